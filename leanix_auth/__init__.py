@@ -1,0 +1,45 @@
+"""SAP LeanIX authentication for requests and httpx.
+
+    session.auth = LeanIXAuth(api_token, subdomain="acme")               # requests
+    httpx.Client(auth=LeanIXHttpxAuth(api_token, subdomain="acme"))      # httpx, sync or async
+
+The adapters are imported when first used, so `import leanix_auth` does not import requests or
+httpx: a program that uses one pays for that one.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from ._errors import LeanIXAuthError, LeanIXConfigError, LeanIXCredentialsError, LeanIXTokenError
+
+if TYPE_CHECKING:
+    from ._httpx import LeanIXHttpxAuth
+    from ._requests import LeanIXAuth
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "LeanIXAuth",
+    "LeanIXAuthError",
+    "LeanIXConfigError",
+    "LeanIXCredentialsError",
+    "LeanIXHttpxAuth",
+    "LeanIXTokenError",
+]
+
+_LAZY = {"LeanIXAuth": "._requests", "LeanIXHttpxAuth": "._httpx"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        from importlib import import_module
+
+        value = getattr(import_module(_LAZY[name], __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -1,0 +1,73 @@
+"""Drive a core token flow in a thread that may block: requests, and `get_token()` of both adapters."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+
+from ._core import (
+    AccessToken,
+    Background,
+    ExchangeRequest,
+    Failure,
+    Reply,
+    Sleep,
+    TokenFlow,
+    TokenKeeper,
+    Wait,
+)
+from ._errors import LeanIXAuthError
+
+Send = Callable[[ExchangeRequest], Reply | Failure]
+
+
+def drive(flow: TokenFlow, keeper: TokenKeeper, send: Send, *, detach: bool = True) -> AccessToken:
+    """Run `flow` to its end. With `detach`, a refresh ahead of expiry runs in a daemon thread so
+    that no caller waits for it while the token in hand is still good."""
+    answer: object = None
+    while True:
+        try:
+            effect = flow.send(answer)
+        except StopIteration as stop:
+            token: AccessToken = stop.value
+            return token
+        if isinstance(effect, ExchangeRequest):
+            answer = send(effect)
+        elif isinstance(effect, Sleep):
+            time.sleep(effect.seconds)
+            answer = None
+        elif isinstance(effect, Wait):
+            answer = wait(keeper, effect.ticket)
+        elif isinstance(effect, Background) and detach:
+            thread = threading.Thread(
+                target=_drive_quietly,
+                args=(effect.flow, keeper, send),
+                name="leanix-auth-refresh",
+                daemon=True,
+            )
+            thread.start()
+            answer = True
+        else:
+            answer = False
+
+
+def _drive_quietly(flow: TokenFlow, keeper: TokenKeeper, send: Send) -> None:
+    # The keeper has logged the failure and keeps the valid token; nobody is waiting for us.
+    try:
+        drive(flow, keeper, send, detach=False)
+    except LeanIXAuthError:
+        pass
+
+
+def wait(keeper: TokenKeeper, ticket: int) -> LeanIXAuthError | None:
+    done = threading.Event()
+    outcome: list[LeanIXAuthError | None] = []
+
+    def wake(error: LeanIXAuthError | None) -> None:
+        outcome.append(error)
+        done.set()
+
+    keeper.wait(ticket, wake)
+    done.wait()
+    return outcome[0]

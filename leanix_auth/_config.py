@@ -1,0 +1,189 @@
+"""Turn constructor arguments and the environment into validated `Settings`.
+
+Everything here runs once, at construction, so that a typo fails at start-up with a message that
+says what to fix, not an hour later inside a request.
+"""
+
+from __future__ import annotations
+
+import base64
+import ipaddress
+import math
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from urllib.parse import SplitResult, urlsplit
+
+from ._errors import LeanIXConfigError
+
+TOKEN_PATH = "/services/mtm/v1/oauth2/token"
+_DNS_LABEL = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?", re.IGNORECASE)
+_HOST = re.compile(r"[a-z0-9.-]+|[0-9a-f:.]+", re.IGNORECASE)
+_PRINTABLE_ASCII = re.compile(r"[\x21-\x7e]+")
+_DEFAULT_PORTS = {"https": 443, "http": 80}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What one auth object needs to know. The API token never shows in its repr."""
+
+    api_token: str = field(repr=False)
+    base_url: str
+    token_url: str
+    origin: str
+    timeout: float
+    refresh_margin: float
+    mandatory_margin: float
+
+    @property
+    def basic_credentials(self) -> str:
+        raw = f"apitoken:{self.api_token}".encode("ascii")
+        return "Basic " + base64.b64encode(raw).decode("ascii")
+
+
+def resolve(
+    api_token: str | None,
+    *,
+    subdomain: str | None,
+    base_url: str | None,
+    token_url: str | None,
+    timeout: float,
+    refresh_margin: float,
+    mandatory_margin: float,
+    environ: Mapping[str, str] | None = None,
+) -> Settings:
+    env = os.environ if environ is None else environ
+    token = _api_token(api_token if api_token is not None else env.get("LEANIX_API_TOKEN"))
+    base = _base_url(subdomain, base_url, env)
+    origin = origin_of(base, what="base_url")
+    token_url = _url(token_url, "token_url") if token_url is not None else base + TOKEN_PATH
+    return Settings(
+        api_token=token,
+        base_url=base,
+        token_url=token_url,
+        origin=origin,
+        timeout=_positive(timeout, "timeout"),
+        refresh_margin=_non_negative(refresh_margin, "refresh_margin"),
+        mandatory_margin=_non_negative(mandatory_margin, "mandatory_margin"),
+    )
+
+
+def _api_token(value: object) -> str:
+    if value is None:
+        raise LeanIXConfigError(
+            "no LeanIX API token: pass api_token=... or set LEANIX_API_TOKEN "
+            "(create one with a Technical User in LeanIX's administration)"
+        )
+    if not isinstance(value, str):
+        raise LeanIXConfigError(f"api_token must be a str, not {type(value).__name__}")
+    value = value.strip()
+    if not value:
+        raise LeanIXConfigError("the LeanIX API token is empty: check api_token or LEANIX_API_TOKEN")
+    if not _PRINTABLE_ASCII.fullmatch(value):
+        # Never echo the token: say only what kind of character is wrong.
+        raise LeanIXConfigError(
+            "the LeanIX API token contains spaces, control or non-ASCII characters; "
+            "copy it again from the Technical User"
+        )
+    return value
+
+
+def _base_url(subdomain: str | None, base_url: str | None, env: Mapping[str, str]) -> str:
+    if subdomain is not None and base_url is not None:
+        raise LeanIXConfigError("pass either subdomain or base_url, not both")
+    if subdomain is not None:
+        return _from_subdomain(subdomain, "subdomain")
+    if base_url is not None:
+        return _url(base_url, "base_url")
+    if env.get("LEANIX_BASE_URL"):
+        return _url(env["LEANIX_BASE_URL"], "LEANIX_BASE_URL")
+    if env.get("LEANIX_SUBDOMAIN"):
+        return _from_subdomain(env["LEANIX_SUBDOMAIN"], "LEANIX_SUBDOMAIN")
+    raise LeanIXConfigError(
+        "no LeanIX workspace host: pass subdomain='acme' (for https://acme.leanix.net) or "
+        "base_url=..., or set LEANIX_SUBDOMAIN or LEANIX_BASE_URL"
+    )
+
+
+def _from_subdomain(value: object, what: str) -> str:
+    if not isinstance(value, str) or not _DNS_LABEL.fullmatch(value):
+        raise LeanIXConfigError(
+            f"{what} must be one DNS label such as 'acme' (letters, digits, inner hyphens, at most "
+            f"63 characters), got {value!r}; for a full URL use base_url"
+        )
+    return f"https://{value.lower()}.leanix.net"
+
+
+def _url(value: object, what: str) -> str:
+    """Validate an https URL (http only on loopback) and return it without a trailing slash."""
+    if not isinstance(value, str):
+        raise LeanIXConfigError(f"{what} must be a str, not {type(value).__name__}")
+    if not value or any(c.isspace() or not c.isprintable() for c in value):
+        raise LeanIXConfigError(f"{what} must be a URL without spaces or control characters")
+    parts = _split(value, what)
+    if parts.scheme not in _DEFAULT_PORTS:
+        raise LeanIXConfigError(f"{what} must start with https://, got scheme {parts.scheme!r}")
+    if "@" in parts.netloc:
+        raise LeanIXConfigError(f"{what} must not carry a user name or password")
+    if "?" in value or "#" in value:
+        raise LeanIXConfigError(f"{what} must not have a query or fragment")
+    host = parts.hostname or ""
+    if not _HOST.fullmatch(host) or host.startswith((".", "-")):
+        raise LeanIXConfigError(f"{what} has no valid host name: {value!r}")
+    if parts.scheme == "http" and not is_loopback(host):
+        raise LeanIXConfigError(
+            f"{what} must use https:// (plain http:// is allowed only for localhost), got {value!r}"
+        )
+    return value.rstrip("/")
+
+
+def _split(value: str, what: str) -> SplitResult:
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 - raises ValueError for a port out of range
+    except ValueError as exc:
+        raise LeanIXConfigError(f"{what} is not a valid URL ({exc}): {value!r}") from None
+    return parts
+
+
+def origin_of(url: str, *, what: str = "URL") -> str:
+    """`scheme://host[:port]` in lower case, the port only when it is not the default."""
+    parts = _split(url, what)
+    host = (parts.hostname or "").lower()
+    if ":" in host:
+        host = f"[{host}]"
+    port = parts.port
+    if port is None or port == _DEFAULT_PORTS.get(parts.scheme):
+        return f"{parts.scheme}://{host}"
+    return f"{parts.scheme}://{host}:{port}"
+
+
+def is_loopback(host: str) -> bool:
+    host = host.strip("[]").lower()
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _positive(value: object, what: str) -> float:
+    number = _number(value, what)
+    if number <= 0:
+        raise LeanIXConfigError(f"{what} must be a positive number of seconds, got {value!r}")
+    return number
+
+
+def _non_negative(value: object, what: str) -> float:
+    number = _number(value, what)
+    if number < 0:
+        raise LeanIXConfigError(f"{what} must be zero or more seconds, got {value!r}")
+    return number
+
+
+def _number(value: object, what: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise LeanIXConfigError(f"{what} must be a finite number of seconds, got {value!r}")
+    return float(value)

@@ -1,0 +1,498 @@
+"""The token logic, shared by every adapter and free of I/O.
+
+Three pieces:
+
+* `exchange()` is a generator that describes one token exchange with its retries: it yields an
+  `ExchangeRequest` (send it, send back a `Reply` or a `Failure`) or a `Sleep`, and returns an
+  `AccessToken`. Adapters drive it with whatever HTTP client they wrap, like httpx drives an auth
+  flow, so the retry and parsing rules exist once.
+* `parse_token_response()` reads the endpoint's answer and works out when the token expires, on
+  the server's clock (the client's wall clock may be hours off) carried over to our monotonic one.
+* `TokenKeeper` decides, per request, whether to use the token in hand, refresh it ahead of
+  expiry (one caller, while the others go on with the valid token), wait for an exchange already
+  under way, or exchange now. Its lock guards only its own fields and is never held across I/O.
+"""
+
+from __future__ import annotations
+
+import copy
+import enum
+import json
+import logging
+import math
+import random
+import threading
+import time
+from collections.abc import Callable, Generator, Mapping
+from dataclasses import dataclass, field
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+from ._config import Settings, is_loopback, origin_of
+from ._errors import LeanIXAuthError, LeanIXConfigError, LeanIXCredentialsError, LeanIXTokenError
+
+logger = logging.getLogger("leanix_auth")
+
+Clock = Callable[[], float]
+
+ATTEMPTS = 4  # one try and three retries of a 429, a 5xx or a failed connection
+MAX_RETRY_AFTER = 20.0  # seconds we honour of a Retry-After before giving up on that attempt
+FAILED_REFRESH_BACKOFF = (1.0, 60.0)  # first and longest pause after a failed refresh ahead
+_HEADER_SAFE = frozenset(chr(c) for c in range(0x21, 0x7F))
+
+
+@dataclass(frozen=True, eq=False)
+class AccessToken:
+    """An access token and the moments, on the monotonic clock, that matter for it."""
+
+    value: str = field(repr=False)
+    expires_at: float
+    refresh_at: float
+    mandatory_at: float
+    lifetime: float
+    claims: Mapping[str, Any] = field(repr=False)
+    instance_origin: str | None
+    authorization: str = field(repr=False)  # "Bearer …", built once rather than per request
+
+
+@dataclass(frozen=True)
+class ExchangeRequest:
+    url: str
+    headers: Mapping[str, str] = field(repr=False)
+    body: bytes
+    timeout: float
+
+
+@dataclass(frozen=True)
+class Reply:
+    status: int
+    headers: Mapping[str, str]  # keys in lower case
+    body: bytes = field(repr=False)
+
+
+@dataclass(frozen=True)
+class Failure:
+    """The endpoint did not answer. `retryable` is False for a read timeout: the endpoint may be
+    working on it, and a second request would only queue behind the first."""
+
+    description: str
+    retryable: bool
+
+
+@dataclass(frozen=True)
+class Sleep:
+    seconds: float
+
+
+ExchangeFlow = Generator[ExchangeRequest | Sleep, Reply | Failure | None, AccessToken]
+
+
+@dataclass(frozen=True)
+class Wait:
+    """Wait until exchange `ticket` ends; send back its error, or None if it succeeded."""
+
+    ticket: int
+
+
+@dataclass(frozen=True)
+class Background:
+    """Run `flow` without holding up this caller if you can (a thread); else run it here."""
+
+    flow: TokenFlow
+
+
+Effect = ExchangeRequest | Sleep | Wait | Background
+TokenFlow = Generator[Effect, Any, AccessToken]
+
+
+def exchange(settings: Settings, clock: Clock = time.monotonic) -> ExchangeFlow:
+    request = ExchangeRequest(
+        url=settings.token_url,
+        headers={
+            "Authorization": settings.basic_credentials,
+            "Content-Type": "application/x-www-form-urlencoded",
+            "Accept": "application/json",
+        },
+        body=b"grant_type=client_credentials",
+        timeout=settings.timeout,
+    )
+    for attempt in range(1, ATTEMPTS + 1):
+        sent_at = clock()
+        answer = yield request
+        if isinstance(answer, Reply) and answer.status == 200:
+            return parse_token_response(answer, sent_at, settings)
+        error, delay = _judge(answer, attempt, settings)
+        if delay is None or attempt == ATTEMPTS:
+            raise error
+        logger.info("LeanIX token exchange failed, retrying in %.1f s: %s", delay, error)
+        yield Sleep(delay)
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _judge(
+    answer: Reply | Failure | None, attempt: int, settings: Settings
+) -> tuple[LeanIXTokenError, float | None]:
+    """The error this answer means, and how long to wait before retrying (None: do not retry)."""
+    url = settings.token_url
+    if not isinstance(answer, Reply):
+        if answer is None:
+            return LeanIXTokenError(f"token exchange with {url} was interrupted"), None
+        text = f"LeanIX token endpoint {url} could not be reached: {answer.description}"
+        return LeanIXTokenError(text), _backoff(attempt) if answer.retryable else None
+    status = answer.status
+    detail = _describe(answer, settings)
+    if status in (400, 401):
+        text = (
+            f"LeanIX rejected the API token (HTTP {status} from {url}{detail}); check "
+            "LEANIX_API_TOKEN and that the Technical User still exists in this workspace"
+        )
+        return LeanIXCredentialsError(text, status=status), None
+    if 300 <= status < 400:
+        where = _safe_origin(answer.headers.get("location", ""))
+        text = (
+            f"LeanIX token endpoint {url} redirected (HTTP {status}) to {where}; leanix-auth "
+            "does not follow redirects with the API token: set token_url to the final address"
+        )
+        return LeanIXTokenError(text, status=status), None
+    text = f"LeanIX token endpoint {url} answered HTTP {status}{detail}"
+    error = LeanIXTokenError(text, status=status)
+    if status == 429 or status >= 500:
+        retry_after = _retry_after(answer.headers.get("retry-after"))
+        return error, _backoff(attempt) if retry_after is None else retry_after
+    return error, None
+
+
+def _backoff(attempt: int) -> float:
+    # Jitter keeps a fleet of clients that failed together from retrying together.
+    return 0.25 * 2 ** (attempt - 1) * random.uniform(0.5, 1.0)
+
+
+def _retry_after(value: str | None) -> float | None:
+    if value is None:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            seconds = parsedate_to_datetime(value).timestamp() - time.time()
+        except (TypeError, ValueError, IndexError, OverflowError):
+            return None
+    if not math.isfinite(seconds):
+        return None
+    return min(max(seconds, 0.0), MAX_RETRY_AFTER)
+
+
+def _describe(reply: Reply, settings: Settings) -> str:
+    """LeanIX's own explanation from an error body, if it has one, made safe to print."""
+    try:
+        body = json.loads(reply.body)
+    except ValueError:
+        return ""
+    if not isinstance(body, dict):
+        return ""
+    words = [body.get(key) for key in ("error", "error_description", "message")]
+    text = ": ".join(w for w in words if isinstance(w, str) and w)[:300]
+    text = text.replace(settings.api_token, "***")
+    text = "".join(c if c.isprintable() else "?" for c in text)
+    return f": {text}" if text else ""
+
+
+def _safe_origin(url: str) -> str:
+    try:
+        return origin_of(url) if url else "an unnamed location"
+    except LeanIXConfigError:
+        return "an unparseable location"
+
+
+def parse_token_response(reply: Reply, sent_at: float, settings: Settings) -> AccessToken:
+    """Read a 200 from the token endpoint. `sent_at` is the monotonic time the request left."""
+    url = settings.token_url
+    try:
+        body = json.loads(reply.body)
+    except ValueError:
+        raise LeanIXTokenError(
+            f"LeanIX token endpoint {url} answered 200 but not with JSON "
+            f"({len(reply.body)} bytes, content-type {reply.headers.get('content-type')!r})",
+            status=200,
+        ) from None
+    value = body.get("access_token") if isinstance(body, dict) else None
+    if not isinstance(value, str) or not value:
+        raise LeanIXTokenError(
+            f"LeanIX token endpoint {url} answered 200 without a string 'access_token'",
+            status=200,
+        )
+    if not _HEADER_SAFE.issuperset(value):
+        raise LeanIXTokenError(
+            f"LeanIX token endpoint {url} returned an access token with characters that cannot "
+            "go into an HTTP header",
+            status=200,
+        )
+    claims = _claims(value)
+    lifetime = _server_lifetime(claims, body, reply.headers)
+    if lifetime is None:
+        raise LeanIXTokenError(
+            f"LeanIX token endpoint {url} returned a token whose lifetime is unknown: it is not a "
+            "JWT with a numeric 'exp' claim and the answer has no numeric 'expires_in'",
+            status=200,
+        )
+    if lifetime <= 0:
+        raise LeanIXTokenError(
+            f"LeanIX token endpoint {url} returned an access token that has already expired "
+            f"({-lifetime:.0f} s ago on the endpoint's clock)",
+            status=200,
+        )
+    # exp and Date have whole-second resolution: count the lifetime a second short.
+    lifetime -= min(1.0, lifetime / 2)
+    expires_at = sent_at + lifetime
+    return AccessToken(
+        value=value,
+        expires_at=expires_at,
+        refresh_at=expires_at - min(settings.refresh_margin, lifetime * 0.25),
+        mandatory_at=expires_at - min(settings.mandatory_margin, lifetime * 0.05),
+        lifetime=lifetime,
+        claims=claims,
+        instance_origin=_instance_origin(claims),
+        authorization="Bearer " + value,
+    )
+
+
+def _claims(value: str) -> dict[str, Any]:
+    import jwt  # deferred: PyJWT is needed only once a token arrives
+
+    try:
+        claims = jwt.decode(value, options={"verify_signature": False})
+    except jwt.PyJWTError:
+        return {}
+    return claims if isinstance(claims, dict) else {}
+
+
+def _number(value: object) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value) if math.isfinite(value) else None
+
+
+def _server_lifetime(
+    claims: Mapping[str, Any], body: Mapping[str, Any], headers: Mapping[str, str]
+) -> float | None:
+    """Seconds the token has left, measured on the server's clock where we can."""
+    exp = _number(claims.get("exp"))
+    if exp is None:
+        return _number(body.get("expires_in"))
+    issued = _number(claims.get("iat"))
+    if issued is None:
+        issued = _http_date(headers.get("date"))
+    if issued is None:
+        issued = time.time()  # no server clock to read: our own is all there is
+    return exp - issued
+
+
+def _http_date(value: str | None) -> float | None:
+    if not value:
+        return None
+    try:
+        return parsedate_to_datetime(value).timestamp()
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+
+
+def _instance_origin(claims: Mapping[str, Any]) -> str | None:
+    url = claims.get("instanceUrl")
+    if not isinstance(url, str):
+        return None
+    try:
+        origin = origin_of(url)
+    except LeanIXConfigError:
+        return None
+    scheme, _, host = origin.partition("://")
+    if scheme == "https" or (scheme == "http" and is_loopback(host.rsplit(":", 1)[0])):
+        return origin
+    return None
+
+
+class Audience:
+    """The origins that may receive the bearer: the configured one, and the token's instanceUrl."""
+
+    def __init__(self, origin: str) -> None:
+        self.origin = origin
+        self._prefix = origin + "/"
+
+    def admits(self, url: str, token: AccessToken | None) -> bool:
+        if url.startswith(self._prefix):
+            return True  # the common case, without parsing the URL
+        try:
+            origin = origin_of(url)
+        except LeanIXConfigError:
+            return False
+        return origin == self.origin or (token is not None and origin == token.instance_origin)
+
+
+class Action(enum.Enum):
+    USE = "use the token in hand"
+    REFRESH = "use the token in hand and refresh it: this caller was chosen to"
+    EXCHANGE = "exchange now and wait for it: this caller was chosen to"
+    WAIT = "wait for the exchange under way"
+
+
+@dataclass(frozen=True)
+class Plan:
+    action: Action
+    token: AccessToken | None
+    ticket: int = 0  # with WAIT: the exchange to wait for
+
+
+Waiter = Callable[[LeanIXAuthError | None], None]
+
+
+class TokenKeeper:
+    """Holds the current token and decides who exchanges, for any number of threads or tasks."""
+
+    def __init__(self, clock: Clock = time.monotonic) -> None:
+        self.clock = clock
+        self._token: AccessToken | None = None
+        self._lock = threading.Lock()
+        self._in_flight = False
+        self._ticket = 0
+        self._waiters: list[Waiter] = []
+        self._last_error: LeanIXAuthError | None = None
+        self._retry_at = 0.0
+        self._failures = 0
+
+    def fresh_token(self) -> AccessToken | None:
+        """The token, if it is before its refresh point: the lock-free path of every request."""
+        token = self._token
+        if token is not None and self.clock() < token.refresh_at:
+            return token
+        return None
+
+    def valid_token(self) -> AccessToken | None:
+        token = self._token
+        if token is not None and self.clock() < token.expires_at:
+            return token
+        return None
+
+    def plan(self) -> Plan:
+        token = self.fresh_token()
+        if token is not None:
+            return Plan(Action.USE, token)
+        with self._lock:
+            now = self.clock()
+            token = self._token
+            if token is not None and now >= token.expires_at:
+                token = self._token = None
+            if token is not None and now < token.refresh_at:
+                return Plan(Action.USE, token)
+            if self._in_flight:
+                if token is not None and now < token.mandatory_at:
+                    return Plan(Action.USE, token)
+                return Plan(Action.WAIT, token, self._ticket)
+            if token is not None and now < self._retry_at:
+                return Plan(Action.USE, token)  # a refresh failed lately: back off, token is good
+            self._in_flight = True
+            if token is not None and now < token.mandatory_at:
+                return Plan(Action.REFRESH, token)
+            return Plan(Action.EXCHANGE, token)
+
+    def wait(self, ticket: int, waiter: Waiter) -> None:
+        """Call `waiter` when exchange `ticket` ends (at once if it has), with its error if any."""
+        with self._lock:
+            if ticket == self._ticket and self._in_flight:
+                self._waiters.append(waiter)
+                return
+            error = self._last_error
+        waiter(error)
+
+    def store(self, token: AccessToken) -> None:
+        with self._lock:
+            self._token = token
+            self._failures = 0
+            self._retry_at = 0.0
+            waiters = self._finish(None)
+        for waiter in waiters:
+            waiter(None)
+        logger.debug("LeanIX access token stored, valid for %.0f s", token.lifetime)
+
+    def failed(self, error: LeanIXAuthError) -> AccessToken | None:
+        """Record a failed exchange. Returns the token still worth using, if there is one."""
+        with self._lock:
+            self._failures += 1
+            low, high = FAILED_REFRESH_BACKOFF
+            self._retry_at = self.clock() + min(low * 2 ** (self._failures - 1), high)
+            waiters = self._finish(error)
+        for waiter in waiters:
+            waiter(error)
+        token = self.valid_token()
+        if token is not None:
+            logger.warning(
+                "LeanIX token refresh failed; the current token stays in use for %.0f s more: %s",
+                token.expires_at - self.clock(),
+                error,
+            )
+        return token
+
+    def _finish(self, error: LeanIXAuthError | None) -> list[Waiter]:
+        self._in_flight = False
+        self._ticket += 1
+        self._last_error = error
+        waiters, self._waiters = self._waiters, []
+        return waiters
+
+    def discard(self, authorization: str) -> None:
+        """Forget the token sent as `authorization` after the API refused it, unless another
+        caller has replaced it already: one revocation, one exchange."""
+        with self._lock:
+            if self._token is not None and self._token.authorization == authorization:
+                self._token = None
+
+    def reset_after_fork(self) -> None:
+        """In a forked child: no exchange of the parent's is running here, and its lock may be
+        held by a thread that no longer exists."""
+        self._lock = threading.Lock()
+        self._in_flight = False
+        self._waiters = []
+
+
+def obtain(keeper: TokenKeeper, settings: Settings) -> TokenFlow:
+    """A token for one request: the one in hand, or one this caller or another exchanges."""
+    while True:
+        plan = keeper.plan()
+        if plan.action is Action.USE and plan.token is not None:
+            return plan.token
+        if plan.action is Action.REFRESH and plan.token is not None:
+            flow = settle(keeper, settings)
+            detached = yield Background(flow)
+            if detached:
+                return plan.token
+            return (yield from flow)
+        if plan.action is Action.EXCHANGE:
+            return (yield from settle(keeper, settings))
+        error = yield Wait(plan.ticket)
+        if error is not None:
+            token = keeper.valid_token()
+            if token is None:
+                raise copy_error(error)
+            return token
+
+
+def settle(keeper: TokenKeeper, settings: Settings) -> TokenFlow:
+    """Run the exchange this caller was chosen for, and tell the keeper how it went."""
+    try:
+        token = yield from exchange(settings, keeper.clock)
+    except LeanIXAuthError as error:
+        fallback = keeper.failed(error)
+        if fallback is None:
+            raise
+        return fallback
+    except BaseException:
+        # Cancelled, interrupted or closed mid-exchange: waiters must not wait forever.
+        keeper.failed(LeanIXTokenError(f"token exchange with {settings.token_url} was cancelled"))
+        raise
+    keeper.store(token)
+    return token
+
+
+def copy_error(error: LeanIXAuthError) -> LeanIXAuthError:
+    """A fresh copy to raise in one more thread, so tracebacks do not pile onto one instance."""
+    clone = copy.copy(error)
+    clone.__traceback__ = None
+    return clone

@@ -1,0 +1,30 @@
+"""The exceptions leanix-auth raises. Every one of them is a `LeanIXAuthError`.
+
+Messages name the endpoint, the status and LeanIX's own explanation; they never carry the API token
+or an access token.
+"""
+
+from __future__ import annotations
+
+
+class LeanIXAuthError(Exception):
+    """Base class of every error leanix-auth raises."""
+
+
+class LeanIXConfigError(LeanIXAuthError, ValueError):
+    """The arguments or environment do not describe a usable LeanIX workspace."""
+
+
+class LeanIXTokenError(LeanIXAuthError):
+    """No valid access token could be had from the token endpoint.
+
+    `status` is the endpoint's last HTTP status, or None when it never answered.
+    """
+
+    def __init__(self, message: str, *, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class LeanIXCredentialsError(LeanIXTokenError):
+    """The token endpoint rejected the API token (HTTP 400 or 401): retrying will not help."""

@@ -1,0 +1,260 @@
+"""`LeanIXHttpxAuth`: the adapter for httpx.Client and httpx.AsyncClient.
+
+One generator, `_flow`, holds the whole auth flow for both clients, as httpx's own auth classes
+do. It yields httpx requests to send, plus the core's `Sleep` and `Wait`, which
+`sync_auth_flow` and `async_auth_flow` carry out each in their own way. The token exchange is
+yielded like any request, so it goes through the user's client: proxies, TLS settings, transports
+and mocks apply to it too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import AsyncGenerator, Generator
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from . import _config
+from ._blocking import drive, wait
+from ._core import (
+    AccessToken,
+    Audience,
+    Background,
+    ExchangeRequest,
+    Failure,
+    Reply,
+    Sleep,
+    TokenKeeper,
+    Wait,
+    obtain,
+)
+from ._errors import LeanIXAuthError
+
+
+@dataclass(frozen=True)
+class _Fetch:
+    """Send this request and hand back the response with its body read: a token exchange."""
+
+    request: httpx.Request
+
+
+_Effect = httpx.Request | _Fetch | Sleep | Wait | Background
+_Flow = Generator[_Effect, Any, None]
+
+
+class LeanIXHttpxAuth(httpx.Auth):
+    """httpx auth for SAP LeanIX: `httpx.Client(auth=LeanIXHttpxAuth(api_token, subdomain="acme"))`.
+
+    Works with `httpx.Client` and `httpx.AsyncClient` (asyncio). Exchanges the API token through
+    your client, reuses the access token while valid, refreshes it ahead of expiry, and resends a
+    request once if LeanIX answers 401. The bearer goes only to the workspace's origin (and the
+    token's instanceUrl).
+    """
+
+    def __init__(
+        self,
+        api_token: str | None = None,
+        *,
+        subdomain: str | None = None,
+        base_url: str | None = None,
+        token_url: str | None = None,
+        timeout: float = 10.0,
+        refresh_margin: float = 300.0,
+        mandatory_margin: float = 30.0,
+    ) -> None:
+        self._settings = _config.resolve(
+            api_token,
+            subdomain=subdomain,
+            base_url=base_url,
+            token_url=token_url,
+            timeout=timeout,
+            refresh_margin=refresh_margin,
+            mandatory_margin=mandatory_margin,
+        )
+        self._setup()
+
+    def _setup(self) -> None:
+        self._keeper = TokenKeeper()
+        self._audience = Audience(self._settings.origin)
+        self._client: httpx.Client | None = None
+        self._client_lock = threading.Lock()
+
+    @property
+    def base_url(self) -> str:
+        return self._settings.base_url
+
+    @property
+    def token_url(self) -> str:
+        return self._settings.token_url
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(base_url={self._settings.base_url!r})"
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"settings": self._settings}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self._settings = state["settings"]
+        self._setup()
+
+    def get_token(self) -> str:
+        """A valid access token for clients this library does not wrap. Same cache, same rules;
+        an exchange, when one is due, goes through a private httpx.Client."""
+        token = self._keeper.fresh_token()
+        if token is None:
+            token = drive(obtain(self._keeper, self._settings), self._keeper, self._send)
+        return token.value
+
+    async def aget_token(self) -> str:
+        """`get_token()` for async code: an exchange, when due, runs in a worker thread."""
+        token = self._keeper.fresh_token()
+        if token is not None:
+            return token.value
+        return await asyncio.to_thread(self.get_token)
+
+    def sync_auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        flow = self._flow(request)
+        answer: object = None
+        try:
+            while True:
+                try:
+                    effect = flow.send(answer)
+                except StopIteration:
+                    return
+                if isinstance(effect, httpx.Request):
+                    answer = yield effect
+                elif isinstance(effect, _Fetch):
+                    response = yield effect.request
+                    response.read()
+                    answer = response
+                elif isinstance(effect, Sleep):
+                    time.sleep(effect.seconds)
+                    answer = None
+                elif isinstance(effect, Wait):
+                    answer = wait(self._keeper, effect.ticket)
+                else:
+                    answer = False  # a refresh cannot leave this flow: run it here
+        finally:
+            flow.close()
+
+    async def async_auth_flow(
+        self, request: httpx.Request
+    ) -> AsyncGenerator[httpx.Request, httpx.Response]:
+        flow = self._flow(request)
+        answer: object = None
+        try:
+            while True:
+                try:
+                    effect = flow.send(answer)
+                except StopIteration:
+                    return
+                if isinstance(effect, httpx.Request):
+                    answer = yield effect
+                elif isinstance(effect, _Fetch):
+                    response = yield effect.request
+                    await response.aread()
+                    answer = response
+                elif isinstance(effect, Sleep):
+                    await asyncio.sleep(effect.seconds)
+                    answer = None
+                elif isinstance(effect, Wait):
+                    answer = await _wait_async(self._keeper, effect.ticket)
+                else:
+                    answer = False
+        finally:
+            flow.close()
+
+    def _flow(self, request: httpx.Request) -> _Flow:
+        if not self._audience.admits(str(request.url), self._keeper.valid_token()):
+            yield request
+            return
+        token = yield from self._obtain()
+        request.headers["Authorization"] = token.authorization
+        response = yield request
+        if response.status_code != 401 or not _replayable(request):
+            return
+        self._keeper.discard(token.authorization)
+        fresh = yield from self._obtain()
+        if fresh.authorization != token.authorization:
+            request.headers["Authorization"] = fresh.authorization
+            yield request
+
+    def _obtain(self) -> Generator[_Effect, Any, AccessToken]:
+        token = self._keeper.fresh_token()
+        if token is not None:
+            return token
+        flow = obtain(self._keeper, self._settings)
+        answer: object = None
+        try:
+            while True:
+                try:
+                    effect = flow.send(answer)
+                except StopIteration as stop:
+                    token = stop.value
+                    assert token is not None
+                    return token
+                if isinstance(effect, ExchangeRequest):
+                    response = yield _Fetch(_as_httpx(effect))
+                    answer = _reply(response)
+                else:
+                    answer = yield effect
+        finally:
+            flow.close()
+
+    def _send(self, request: ExchangeRequest) -> Reply | Failure:
+        with self._client_lock:
+            if self._client is None:
+                self._client = httpx.Client()  # honours the environment's proxies and CAs
+        try:
+            response = self._client.send(_as_httpx(request))
+        except httpx.ReadTimeout:
+            return Failure(f"no answer within {request.timeout:g} s", retryable=False)
+        except httpx.TransportError as exc:
+            return Failure(str(exc)[:200] or type(exc).__name__, retryable=True)
+        return _reply(response)
+
+
+def _as_httpx(request: ExchangeRequest) -> httpx.Request:
+    return httpx.Request(
+        "POST",
+        request.url,
+        headers=request.headers,
+        content=request.body,
+        extensions={"timeout": httpx.Timeout(request.timeout).as_dict()},
+    )
+
+
+def _reply(response: httpx.Response) -> Reply:
+    headers = {key.lower(): value for key, value in response.headers.items()}
+    return Reply(response.status_code, headers, response.content)
+
+
+def _replayable(request: httpx.Request) -> bool:
+    try:
+        request.content  # noqa: B018 - raises if the body is a stream that is gone once sent
+    except httpx.RequestNotRead:
+        return False
+    return True
+
+
+async def _wait_async(keeper: TokenKeeper, ticket: int) -> LeanIXAuthError | None:
+    # The exchange may end in this loop or in another thread: wake us through the loop.
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[LeanIXAuthError | None] = loop.create_future()
+
+    def settle(error: LeanIXAuthError | None) -> None:
+        if not future.done():
+            future.set_result(error)
+
+    def wake(error: LeanIXAuthError | None) -> None:
+        try:
+            loop.call_soon_threadsafe(settle, error)
+        except RuntimeError:
+            pass  # that loop has closed: nobody is left to wake
+
+    keeper.wait(ticket, wake)
+    return await future

@@ -1,0 +1,175 @@
+"""`LeanIXAuth`: the adapter for requests. It moves bytes; `_core` decides."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import requests
+from requests.auth import AuthBase
+from requests.cookies import extract_cookies_to_jar
+from requests.utils import rewind_body
+
+from . import _config
+from ._blocking import drive
+from ._core import AccessToken, Audience, ExchangeRequest, Failure, Reply, TokenKeeper, obtain
+
+MAX_TOKEN_RESPONSE = 1 << 20  # bytes; a token answer is about 2 KB
+
+
+def _no_auth(request: requests.PreparedRequest) -> requests.PreparedRequest:
+    # Passed as the exchange's auth so that a session whose .auth is a LeanIXAuth does not try
+    # to put a bearer on its own token request (and so that netrc is not consulted).
+    return request
+
+
+class LeanIXAuth(AuthBase):
+    """requests auth for SAP LeanIX: `session.auth = LeanIXAuth(api_token, subdomain="acme")`.
+
+    Exchanges the API token for an access token, reuses it while valid, refreshes it ahead of
+    expiry in the background, and resends a request once if LeanIX answers 401. The bearer goes
+    only to the workspace's origin (and the token's instanceUrl); other hosts see nothing.
+    """
+
+    def __init__(
+        self,
+        api_token: str | None = None,
+        *,
+        subdomain: str | None = None,
+        base_url: str | None = None,
+        token_url: str | None = None,
+        timeout: float = 10.0,
+        refresh_margin: float = 300.0,
+        mandatory_margin: float = 30.0,
+        session: requests.Session | None = None,
+    ) -> None:
+        self._settings = _config.resolve(
+            api_token,
+            subdomain=subdomain,
+            base_url=base_url,
+            token_url=token_url,
+            timeout=timeout,
+            refresh_margin=refresh_margin,
+            mandatory_margin=mandatory_margin,
+        )
+        self._session = session
+        self._setup()
+
+    def _setup(self) -> None:
+        self._keeper = TokenKeeper()
+        self._audience = Audience(self._settings.origin)
+        self._private_session: requests.Session | None = None
+
+    @property
+    def base_url(self) -> str:
+        return self._settings.base_url
+
+    @property
+    def token_url(self) -> str:
+        return self._settings.token_url
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(base_url={self._settings.base_url!r})"
+
+    def __getstate__(self) -> dict[str, Any]:
+        # Settings only: no access token, lock, thread or connection pool travels in a pickle.
+        return {"settings": self._settings, "session": self._session}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self._settings = state["settings"]
+        self._session = state["session"]
+        self._setup()
+
+    def get_token(self) -> str:
+        """A valid access token, for clients this library does not wrap. Same cache, same rules."""
+        return self._token().value
+
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        if not self._audience.admits(request.url or "", self._keeper.valid_token()):
+            return request
+        request.headers["Authorization"] = self._token().authorization
+        request.register_hook("response", self._retry_on_401)
+        return request
+
+    def _token(self) -> AccessToken:
+        token = self._keeper.fresh_token()
+        if token is not None:
+            return token
+        return drive(obtain(self._keeper, self._settings), self._keeper, self._send)
+
+    def _retry_on_401(self, response: requests.Response, **kwargs: Any) -> requests.Response:
+        request = response.request
+        sent = request.headers.get("Authorization")
+        if response.status_code != 401 or sent is None or not _rewind(request):
+            return response
+        self._keeper.discard(sent)
+        token = self._token()
+        if token.authorization == sent:
+            return response  # the keeper had nothing newer to offer
+        retry = request.copy()
+        retry.headers["Authorization"] = token.authorization
+        response.content  # noqa: B018 - drain, so the connection goes back to the pool
+        response.close()
+        extract_cookies_to_jar(retry._cookies, request, response.raw)  # type: ignore[attr-defined]
+        retry.prepare_cookies(retry._cookies)  # type: ignore[attr-defined]
+        # The adapter's send runs no hooks, so the retried response is never retried again.
+        second: requests.Response = response.connection.send(retry, **kwargs)
+        second.history.append(response)
+        second.request = retry
+        return second
+
+    def _send(self, request: ExchangeRequest) -> Reply | Failure:
+        session = self._session or self._own_session()
+        try:
+            response = session.post(
+                request.url,
+                data=request.body,
+                headers=dict(request.headers),
+                timeout=request.timeout,
+                allow_redirects=False,
+                auth=_no_auth,
+                stream=True,
+            )
+        except requests.exceptions.ConnectTimeout:
+            return Failure(f"no connection within {request.timeout:g} s", retryable=True)
+        except requests.exceptions.Timeout:
+            return Failure(f"no answer within {request.timeout:g} s", retryable=False)
+        except requests.exceptions.ConnectionError as exc:
+            return Failure(_reason(exc), retryable=True)
+        except requests.exceptions.RequestException as exc:
+            return Failure(_reason(exc), retryable=False)
+        with response:
+            try:
+                body = response.raw.read(MAX_TOKEN_RESPONSE + 1, decode_content=True)
+            except (requests.exceptions.RequestException, OSError, ValueError) as exc:
+                return Failure(f"the answer broke off ({type(exc).__name__})", retryable=True)
+        headers = {key.lower(): value for key, value in response.headers.items()}
+        return Reply(response.status_code, headers, body or b"")
+
+    def _own_session(self) -> requests.Session:
+        # A private session still honours the environment's proxies and CA bundle (trust_env).
+        if self._private_session is None:
+            self._private_session = requests.Session()
+        return self._private_session
+
+
+def _rewind(request: requests.PreparedRequest) -> bool:
+    """Make the body ready to send again; False if it cannot be (a generator, a pipe)."""
+    body = request.body
+    if body is None or isinstance(body, bytes | str):
+        return True
+    if getattr(request, "_body_position", None) is None:
+        return False
+    try:
+        rewind_body(request)
+    except requests.exceptions.UnrewindableBodyError:
+        return False
+    return True
+
+
+def _reason(exc: BaseException) -> str:
+    # urllib3 nests the useful part ("Connection refused") under several wrappers.
+    while exc.args and isinstance(exc.args[0], BaseException):
+        exc = exc.args[0]
+    reason = getattr(exc, "reason", None)
+    text = str(reason if reason is not None else exc) or type(exc).__name__
+    return text[:200]

@@ -1,0 +1,97 @@
+"""The live face of the fake LeanIX: a real HTTP/1.1 server on a loopback port the OS picks."""
+
+from __future__ import annotations
+
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import TracebackType
+from typing import Any
+
+from ._fake import FakeLeanIX
+
+
+class LeanIXServer(FakeLeanIX):
+    """The fake LeanIX served over a real socket, for any client, even another process.
+
+    Use it as a context manager, or call `start()` and `stop()`.
+    """
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, **options: Any) -> None:
+        self._httpd = ThreadingHTTPServer((host, port), _Handler, bind_and_activate=True)
+        self._httpd.daemon_threads = True
+        self._httpd.block_on_close = False  # keep-alive threads end with their sockets
+        self._httpd.fake = self  # type: ignore[attr-defined]
+        bound_host, bound_port = self._httpd.server_address[:2]
+        super().__init__(f"http://{bound_host!s}:{bound_port}", **options)
+        self._thread: threading.Thread | None = None
+
+    @property
+    def port(self) -> int:
+        return int(self._httpd.server_address[1])
+
+    def start(self) -> LeanIXServer:
+        if self._thread is None:
+            self._thread = threading.Thread(
+                target=self._httpd.serve_forever,
+                kwargs={"poll_interval": 0.05},
+                name=f"leanix-fake-{self.port}",
+                daemon=True,
+            )
+            self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._thread is not None:
+            self._httpd.shutdown()
+            self._thread.join()
+            self._thread = None
+        self._httpd.server_close()
+
+    def __enter__(self) -> LeanIXServer:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive, as real LeanIX offers
+    server_version = "FakeLeanIX"
+
+    def _serve(self) -> None:
+        fake: FakeLeanIX = self.server.fake  # type: ignore[attr-defined]
+        response = fake.handle(self.command, self.path, dict(self.headers.items()), self._body())
+        self.send_response_only(response.status)
+        for name, value in response.headers.items():
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(response.body)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(response.body)
+
+    def _body(self) -> bytes:
+        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+            return self._chunked_body()
+        length = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(length) if length else b""
+
+    def _chunked_body(self) -> bytes:
+        chunks = []
+        while True:
+            size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
+            if size == 0:
+                while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+                    pass  # trailers
+                return b"".join(chunks)
+            chunks.append(self.rfile.read(size))
+            self.rfile.readline()
+
+    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _serve
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the stdlib's name
+        pass  # request lines would carry nothing secret, but they would flood test output

@@ -1,0 +1,49 @@
+"""pytest fixtures for a fake LeanIX, registered through the `pytest11` entry point.
+
+This module imports nothing heavy: the fake and its needs (responses, respx, cryptography) load
+when a test first asks for a fixture, so a production install without the `[testing]` extra
+costs every pytest run nothing, and a fixture used without it says how to get it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+if TYPE_CHECKING:
+    from . import LeanIXMock, LeanIXServer
+
+INSTALL_HINT = 'the leanix fixtures need the testing extra: pip install "leanix-auth[testing]"'
+
+
+def _testing() -> Any:
+    try:
+        from leanix_auth import testing
+    except ImportError as exc:
+        pytest.fail(f"{INSTALL_HINT} ({exc})", pytrace=False)
+    return testing
+
+
+@pytest.fixture
+def leanix_server() -> Iterator[LeanIXServer]:
+    """A live fake LeanIX on a loopback port: `.base_url`, `.token_url`, `.api_token`."""
+    with _testing().LeanIXServer() as server:
+        yield server
+
+
+@pytest.fixture
+def leanix_mock() -> Iterator[LeanIXMock]:
+    """The fake LeanIX answering `https://acme.leanix.net` in-process for requests and httpx:
+    `.subdomain`, `.base_url`, `.api_token`. Other hosts are refused; loopback passes."""
+    with _testing().LeanIXMock() as mock:
+        yield mock
+
+
+@pytest.fixture
+def leanix_token() -> Callable[..., str]:
+    """A factory of LeanIX-shaped RS256 JWTs: `leanix_token(ttl=60, region="us")`; a claim
+    given as None is left out."""
+    make: Callable[..., str] = _testing().make_token
+    return make
