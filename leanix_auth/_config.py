@@ -79,7 +79,9 @@ def _api_token(value: object) -> str:
         raise LeanIXConfigError(f"api_token must be a str, not {type(value).__name__}")
     value = value.strip()
     if not value:
-        raise LeanIXConfigError("the LeanIX API token is empty: check api_token or LEANIX_API_TOKEN")
+        raise LeanIXConfigError(
+            "the LeanIX API token is empty: check api_token or LEANIX_API_TOKEN"
+        )
     if not _PRINTABLE_ASCII.fullmatch(value):
         # Never echo the token: say only what kind of character is wrong.
         raise LeanIXConfigError(

@@ -112,6 +112,8 @@ def exchange(settings: Settings, clock: Clock = time.monotonic) -> ExchangeFlow:
             "Authorization": settings.basic_credentials,
             "Content-Type": "application/x-www-form-urlencoded",
             "Accept": "application/json",
+            # One exchange an hour gains nothing from keep-alive; an idle pooled socket costs.
+            "Connection": "close",
         },
         body=b"grant_type=client_credentials",
         timeout=settings.timeout,

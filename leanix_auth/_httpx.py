@@ -116,7 +116,9 @@ class LeanIXHttpxAuth(httpx.Auth):
             return token.value
         return await asyncio.to_thread(self.get_token)
 
-    def sync_auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+    def sync_auth_flow(
+        self, request: httpx.Request
+    ) -> Generator[httpx.Request, httpx.Response, None]:
         flow = self._flow(request)
         answer: object = None
         try:
@@ -178,10 +180,11 @@ class LeanIXHttpxAuth(httpx.Auth):
         if response.status_code != 401 or not _replayable(request):
             return
         self._keeper.discard(token.authorization)
+        # Resend even if the exchange brought the same token: httpx returns the last response
+        # the flow saw, and that must be the API's answer, not the exchange's.
         fresh = yield from self._obtain()
-        if fresh.authorization != token.authorization:
-            request.headers["Authorization"] = fresh.authorization
-            yield request
+        request.headers["Authorization"] = fresh.authorization
+        yield request
 
     def _obtain(self) -> Generator[_Effect, Any, AccessToken]:
         token = self._keeper.fresh_token()

@@ -103,8 +103,6 @@ class LeanIXAuth(AuthBase):
             return response
         self._keeper.discard(sent)
         token = self._token()
-        if token.authorization == sent:
-            return response  # the keeper had nothing newer to offer
         retry = request.copy()
         retry.headers["Authorization"] = token.authorization
         response.content  # noqa: B018 - drain, so the connection goes back to the pool

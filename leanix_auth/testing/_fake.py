@@ -15,7 +15,7 @@ import threading
 import time
 import uuid
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from email.utils import formatdate
 from typing import Any
@@ -82,9 +82,7 @@ def public_key_pem() -> bytes:
     return bytes(
         _signing_key()
         .public_key()
-        .public_bytes(
-            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-        )
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
     )
 
 
@@ -232,7 +230,9 @@ class FakeLeanIX:
     def issue_token(self, **claims: Any) -> str:
         """Mint a token this fake accepts, as if the token endpoint had issued it."""
         now = self.now()
-        merged = leanix_claims(self.base_url, exp=now + self.token_ttl, workspace_id=self.workspace_id)
+        merged = leanix_claims(
+            self.base_url, exp=now + self.token_ttl, workspace_id=self.workspace_id
+        )
         merged.update(claims)
         token = sign({key: value for key, value in merged.items() if value is not None})
         with self._lock:
@@ -265,16 +265,26 @@ class FakeLeanIX:
         if failure is not None:
             status, retry_after = failure
             extra = {} if retry_after is None else {"Retry-After": f"{retry_after:g}"}
-            return self._json(status, {"error": "unavailable", "error_description": "Injected"}, extra)
+            return self._json(
+                status, {"error": "unavailable", "error_description": "Injected"}, extra
+            )
+        stub = self._find_stub(request, TOKEN_PATH)
+        if stub is not None:
+            return FakeResponse(stub.status, {**stub.headers, "Date": self._date()}, stub.body)
         if request.method != "POST":
             return self._json(405, {"error": "method_not_allowed"})
         if _basic_token(request.headers.get("Authorization", "")) != self.api_token:
-            return self._json(401, {"error": "unauthorized", "error_description": "Bad credentials"})
+            return self._json(
+                401, {"error": "unauthorized", "error_description": "Bad credentials"}
+            )
         grant = request.form().get("grant_type", [""])[0]
         if grant != "client_credentials":
             return self._json(
                 400,
-                {"error": "unsupported_grant_type", "error_description": f"Unsupported grant type: {grant}"},
+                {
+                    "error": "unsupported_grant_type",
+                    "error_description": f"Unsupported grant type: {grant}",
+                },
             )
         token = self.issue_token()
         return self._json(
@@ -297,7 +307,11 @@ class FakeLeanIX:
         stub = self._find_stub(request, path)
         if stub is not None:
             return FakeResponse(stub.status, {**stub.headers, "Date": self._date()}, stub.body)
-        echo = {"method": request.method, "path": request.path, "body": request.body.decode("utf-8", "replace")}
+        echo = {
+            "method": request.method,
+            "path": request.path,
+            "body": request.body.decode("utf-8", "replace"),
+        }
         return self._json(200, echo)
 
     def _find_stub(self, request: RecordedRequest, path: str) -> _Stub | None:
@@ -315,7 +329,9 @@ class FakeLeanIX:
                 return stub
         return None
 
-    def _json(self, status: int, payload: Any, extra: Mapping[str, str] | None = None) -> FakeResponse:
+    def _json(
+        self, status: int, payload: Any, extra: Mapping[str, str] | None = None
+    ) -> FakeResponse:
         headers = {"Content-Type": "application/json", "Date": self._date(), **(extra or {})}
         return FakeResponse(status, headers, json.dumps(payload).encode())
 
@@ -323,7 +339,9 @@ class FakeLeanIX:
         return formatdate(self.now(), usegmt=True)
 
 
-def _content(payload: Any, body: bytes | str, headers: Mapping[str, str] | None) -> tuple[bytes, dict[str, str]]:
+def _content(
+    payload: Any, body: bytes | str, headers: Mapping[str, str] | None
+) -> tuple[bytes, dict[str, str]]:
     all_headers = dict(headers or {})
     if payload is not None:
         all_headers.setdefault("Content-Type", "application/json")
@@ -354,6 +372,3 @@ def _path_and_query(target: str) -> str:
     parts = urlsplit(target)
     path = parts.path or "/"
     return f"{path}?{parts.query}" if parts.query else path
-
-
-Handler = Callable[[str, str, Mapping[str, str], bytes], FakeResponse]

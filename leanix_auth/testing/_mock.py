@@ -81,5 +81,7 @@ class LeanIXMock(FakeLeanIX):
         return answer.status, answer.headers, answer.body
 
     def _answer_httpx(self, request: httpx.Request) -> httpx.Response:
-        answer = self.handle(request.method, str(request.url), dict(request.headers), request.read())
+        answer = self.handle(
+            request.method, str(request.url), dict(request.headers), request.read()
+        )
         return httpx.Response(answer.status, headers=answer.headers, content=answer.body)
