@@ -1,0 +1,121 @@
+"""A token's life end to end: expiry from the JWT, clock skew, refresh ahead, failed refreshes.
+
+Tokens here live a few seconds (the fake's `token_ttl`), and the tests pace themselves with
+sleeps to reach a token's refresh window: that is the behaviour under test, not a wait for luck.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+
+import httpx
+import pytest
+
+from leanix_auth import LeanIXAuthError, LeanIXHttpxAuth
+from leanix_auth.testing import LeanIXServer
+
+from .clients import Callers
+
+
+def eventually(condition: Callable[[], bool], within: float = 10.0) -> None:
+    """Wait, bounded, for something a background thread does."""
+    deadline = time.monotonic() + within
+    while not condition():
+        assert time.monotonic() < deadline, "the background work did not happen"
+        time.sleep(0.01)
+
+
+def test_expiry_comes_from_exp_not_expires_in(
+    kind: str, leanix_server: LeanIXServer, make_caller: Callers
+) -> None:
+    def answer_with_token(ttl: int) -> str:
+        leanix_server.token_ttl = ttl
+        token = leanix_server.issue_token()
+        body = {"access_token": token, "expires_in": 3599, "token_type": "bearer"}
+        leanix_server.add("POST", "/services/mtm/v1/oauth2/token", json=body)
+        return token
+
+    short = answer_with_token(3)  # exp says 3 s, expires_in claims an hour
+    call, _ = make_caller(kind, leanix_server)
+    assert call(leanix_server.base_url + "/x") == 200
+    time.sleep(2.1)  # past the 2 s we count for it
+    long = answer_with_token(3600)
+    assert call(leanix_server.base_url + "/x") == 200
+    assert [r.bearer for r in leanix_server.api_requests] == [short, long]
+    assert len(leanix_server.token_requests) == 2
+
+
+@pytest.mark.parametrize("skew", [-7200, 7200])
+def test_a_clock_two_hours_off_still_reuses_one_token_for_its_life(
+    kind: str, leanix_server: LeanIXServer, make_caller: Callers, skew: int
+) -> None:
+    leanix_server.clock_offset = skew  # the server's clock against ours
+    leanix_server.token_ttl = 3
+    call, _ = make_caller(kind, leanix_server)
+    assert [call(leanix_server.base_url + "/x") for _ in range(3)] == [200] * 3
+    assert len(leanix_server.token_requests) == 1
+    time.sleep(2.1)
+    assert call(leanix_server.base_url + "/x") == 200
+    assert len(leanix_server.token_requests) == 2
+    assert len(leanix_server.api_requests) == 4  # no expired token was sent and retried
+
+
+def test_requests_refreshes_ahead_in_the_background(
+    leanix_server: LeanIXServer, make_caller: Callers
+) -> None:
+    leanix_server.token_ttl = 5  # counted as 4 s: refresh window from 3 s, mandatory from 3.8 s
+    call, _ = make_caller("requests", leanix_server)
+    assert call(leanix_server.base_url + "/x") == 200
+    [old] = leanix_server.issued_tokens
+    leanix_server.token_delay = 0.3
+    time.sleep(3.1)
+    assert call(leanix_server.base_url + "/x") == 200
+    # That call went out with the old token while the refresh was still under way.
+    assert leanix_server.api_requests[-1].bearer == old
+    eventually(lambda: len(leanix_server.issued_tokens) == 2)
+    assert call(leanix_server.base_url + "/x") == 200
+    assert leanix_server.api_requests[-1].bearer == leanix_server.issued_tokens[1]
+    assert len(leanix_server.token_requests) == 2
+
+
+def test_httpx_refresh_holds_up_only_the_caller_that_runs_it(leanix_server: LeanIXServer) -> None:
+    leanix_server.token_ttl = 5
+    auth = LeanIXHttpxAuth(leanix_server.api_token, base_url=leanix_server.base_url)
+    url = leanix_server.base_url + "/x"
+    with httpx.Client(auth=auth) as client:
+        client.get(url)
+        [old] = leanix_server.issued_tokens
+        leanix_server.token_delay = 0.5
+        time.sleep(3.1)
+        refresher = threading.Thread(target=client.get, args=(url,))
+        refresher.start()
+        eventually(lambda: len(leanix_server.token_requests) == 2)  # the refresh is under way
+        assert client.get(url).status_code == 200
+        assert leanix_server.api_requests[-1].bearer == old  # this caller did not wait
+        refresher.join()
+    new = leanix_server.issued_tokens[1]
+    assert leanix_server.api_requests[-1].bearer == new
+    assert len(leanix_server.token_requests) == 2
+
+
+def test_failed_refresh_keeps_the_valid_token_until_it_expires(
+    kind: str, leanix_server: LeanIXServer, make_caller: Callers, all_logs: list[logging.LogRecord]
+) -> None:
+    leanix_server.token_ttl = 5
+    call, _ = make_caller(kind, leanix_server)
+    assert call(leanix_server.base_url + "/x") == 200
+    [old] = leanix_server.issued_tokens
+    time.sleep(3.1)
+    leanix_server.fail_token_requests(401, times=100)  # LeanIX says no from now on
+    assert call(leanix_server.base_url + "/x") == 200
+    eventually(lambda: any(r.levelno == logging.WARNING for r in all_logs))
+    assert call(leanix_server.base_url + "/x") == 200
+    assert {r.bearer for r in leanix_server.api_requests} == {old}
+    [warning] = [r for r in all_logs if r.levelno == logging.WARNING]
+    assert "refresh failed; the current token stays in use" in warning.getMessage()
+    time.sleep(1.0)  # now the token is past its life and no new one can be had
+    with pytest.raises(LeanIXAuthError, match="rejected the API token"):
+        call(leanix_server.base_url + "/x")
