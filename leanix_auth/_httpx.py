@@ -179,6 +179,8 @@ class LeanIXHttpxAuth(httpx.Auth):
         response = yield request
         if response.status_code != 401 or not _replayable(request):
             return
+        if response.request.headers.get("Authorization") != token.authorization:
+            return  # a redirect took the request elsewhere, without our bearer: not our 401
         self._keeper.discard(token.authorization)
         # Resend even if the exchange brought the same token: httpx returns the last response
         # the flow saw, and that must be the API's answer, not the exchange's.

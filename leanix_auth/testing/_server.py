@@ -61,6 +61,7 @@ class LeanIXServer(FakeLeanIX):
 
 
 class _Server(ThreadingHTTPServer):
+    request_queue_size = 1024  # the default of 5 makes a burst of connects wait for SYN retries
     def handle_error(self, request: Any, client_address: Any) -> None:
         # A client that hangs up mid-answer (a timeout test, a benchmark ending) is not news.
         if not isinstance(sys.exc_info()[1], ConnectionError):
@@ -69,6 +70,8 @@ class _Server(ThreadingHTTPServer):
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive, as real LeanIX offers
+    # Headers and body leave in two writes; with Nagle on, the second waits 40 ms for an ACK.
+    disable_nagle_algorithm = True
     server_version = "FakeLeanIX"
 
     def _serve(self) -> None:
