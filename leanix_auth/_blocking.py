@@ -1,7 +1,8 @@
-"""Drive a core token flow in a thread that may block: requests, and `get_token()` of both adapters."""
+"""Drive a core token flow where blocking is fine: requests, and `get_token()` of both adapters."""
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Callable
@@ -54,10 +55,8 @@ def drive(flow: TokenFlow, keeper: TokenKeeper, send: Send, *, detach: bool = Tr
 
 def _drive_quietly(flow: TokenFlow, keeper: TokenKeeper, send: Send) -> None:
     # The keeper has logged the failure and keeps the valid token; nobody is waiting for us.
-    try:
+    with contextlib.suppress(LeanIXAuthError):
         drive(flow, keeper, send, detach=False)
-    except LeanIXAuthError:
-        pass
 
 
 def wait(keeper: TokenKeeper, ticket: int) -> LeanIXAuthError | None:

@@ -166,7 +166,7 @@ def _judge(
 
 def _backoff(attempt: int) -> float:
     # Jitter keeps a fleet of clients that failed together from retrying together.
-    return 0.25 * 2 ** (attempt - 1) * random.uniform(0.5, 1.0)
+    return 0.25 * 2.0 ** (attempt - 1) * random.uniform(0.5, 1.0)
 
 
 def _retry_after(value: str | None) -> float | None:

@@ -10,6 +10,7 @@ and mocks apply to it too.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 import time
 from collections.abc import AsyncGenerator, Generator
@@ -199,9 +200,8 @@ class LeanIXHttpxAuth(httpx.Auth):
                 try:
                     effect = flow.send(answer)
                 except StopIteration as stop:
-                    token = stop.value
-                    assert token is not None
-                    return token
+                    result: AccessToken = stop.value
+                    return result
                 if isinstance(effect, ExchangeRequest):
                     response = yield _Fetch(_as_httpx(effect))
                     answer = _reply(response)
@@ -256,10 +256,8 @@ async def _wait_async(keeper: TokenKeeper, ticket: int) -> LeanIXAuthError | Non
             future.set_result(error)
 
     def wake(error: LeanIXAuthError | None) -> None:
-        try:
+        with contextlib.suppress(RuntimeError):  # that loop has closed: nobody is left to wake
             loop.call_soon_threadsafe(settle, error)
-        except RuntimeError:
-            pass  # that loop has closed: nobody is left to wake
 
     keeper.wait(ticket, wake)
     return await future

@@ -87,7 +87,7 @@ class LeanIXAuth(AuthBase):
         if not self._audience.admits(request.url or "", self._keeper.valid_token()):
             return request
         request.headers["Authorization"] = self._token().authorization
-        request.register_hook("response", self._retry_on_401)
+        request.register_hook("response", self._retry_on_401)  # type: ignore[no-untyped-call]
         return request
 
     def _token(self) -> AccessToken:
@@ -107,7 +107,7 @@ class LeanIXAuth(AuthBase):
         retry.headers["Authorization"] = token.authorization
         response.content  # noqa: B018 - drain, so the connection goes back to the pool
         response.close()
-        extract_cookies_to_jar(retry._cookies, request, response.raw)  # type: ignore[attr-defined]
+        extract_cookies_to_jar(retry._cookies, request, response.raw)  # type: ignore[attr-defined,no-untyped-call]
         retry.prepare_cookies(retry._cookies)  # type: ignore[attr-defined]
         # The adapter's send runs no hooks, so the retried response is never retried again.
         second: requests.Response = response.connection.send(retry, **kwargs)

@@ -65,7 +65,7 @@ def test_waiters_share_the_failure_instead_of_retrying_one_by_one(
     def work(_: int) -> str:
         try:
             return auth.get_token()
-        except Exception as exc:  # noqa: BLE001 - the type is what we check
+        except Exception as exc:
             return type(exc).__name__
 
     with ThreadPoolExecutor(16) as pool:

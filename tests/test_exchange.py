@@ -134,10 +134,12 @@ def _closed_port() -> int:
 
 
 def test_unreachable_endpoint_is_retried_then_one_error_with_requests() -> None:
-    session = requests.Session()
-    session.auth = LeanIXAuth("t", base_url=f"http://127.0.0.1:{_closed_port()}")
-    with pytest.raises(LeanIXAuthError, match="could not be reached"):
-        session.get(session.auth.base_url + "/x")  # type: ignore[union-attr]
+    auth = LeanIXAuth("t", base_url=f"http://127.0.0.1:{_closed_port()}")
+    with (
+        requests.Session() as session,
+        pytest.raises(LeanIXAuthError, match="could not be reached"),
+    ):
+        session.get(auth.base_url + "/x", auth=auth)
 
 
 def test_unreachable_endpoint_with_get_token_of_httpx_is_one_error() -> None:

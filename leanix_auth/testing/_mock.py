@@ -1,5 +1,5 @@
-"""The in-process face of the fake LeanIX: `https://{subdomain}.leanix.net` answered without a socket,
-for requests through `responses` and for httpx (sync and async) through `respx`.
+"""The in-process face of the fake LeanIX: `https://{subdomain}.leanix.net` answered without a
+socket, for requests through `responses` and for httpx (sync and async) through `respx`.
 
 Other hosts are refused, as responses and respx refuse them; loopback passes through, so the live
 server and the mock can serve one test together.

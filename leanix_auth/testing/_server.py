@@ -62,6 +62,7 @@ class LeanIXServer(FakeLeanIX):
 
 class _Server(ThreadingHTTPServer):
     request_queue_size = 1024  # the default of 5 makes a burst of connects wait for SYN retries
+
     def handle_error(self, request: Any, client_address: Any) -> None:
         # A client that hangs up mid-answer (a timeout test, a benchmark ending) is not news.
         if not isinstance(sys.exc_info()[1], ConnectionError):
@@ -92,7 +93,7 @@ class _Handler(BaseHTTPRequestHandler):
         return self.rfile.read(length) if length else b""
 
     def _chunked_body(self) -> bytes:
-        chunks = []
+        chunks: list[bytes] = []
         while True:
             size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
             if size == 0:
@@ -104,5 +105,5 @@ class _Handler(BaseHTTPRequestHandler):
 
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _serve
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the stdlib's name
+    def log_message(self, format: str, *args: Any) -> None:
         pass  # request lines would carry nothing secret, but they would flood test output
