@@ -20,9 +20,11 @@ import enum
 import json
 import logging
 import math
+import os
 import random
 import threading
 import time
+import weakref
 from collections.abc import Callable, Generator, Mapping
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
@@ -349,7 +351,10 @@ Waiter = Callable[[LeanIXAuthError | None], None]
 class TokenKeeper:
     """Holds the current token and decides who exchanges, for any number of threads or tasks."""
 
+    _all: weakref.WeakSet[TokenKeeper] = weakref.WeakSet()
+
     def __init__(self, clock: Clock = time.monotonic) -> None:
+        TokenKeeper._all.add(self)
         self.clock = clock
         self._token: AccessToken | None = None
         self._lock = threading.Lock()
@@ -446,12 +451,21 @@ class TokenKeeper:
             if self._token is not None and self._token.authorization == authorization:
                 self._token = None
 
-    def reset_after_fork(self) -> None:
-        """In a forked child: no exchange of the parent's is running here, and its lock may be
-        held by a thread that no longer exists."""
+    def _reset_after_fork(self) -> None:
+        # In a forked child no exchange of the parent's is running, and the lock may be held by
+        # a thread that does not exist here: start clean, keeping the token.
         self._lock = threading.Lock()
         self._in_flight = False
         self._waiters = []
+
+    @classmethod
+    def _reset_all_after_fork(cls) -> None:
+        for keeper in list(cls._all):
+            keeper._reset_after_fork()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=TokenKeeper._reset_all_after_fork)
 
 
 def obtain(keeper: TokenKeeper, settings: Settings) -> TokenFlow:
