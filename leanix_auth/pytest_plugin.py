@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 if TYPE_CHECKING:
-    from . import LeanIXMock, LeanIXServer
+    from .testing import LeanIXMock, LeanIXServer
 
 INSTALL_HINT = 'the leanix fixtures need the testing extra: pip install "leanix-auth[testing]"'
 
@@ -22,8 +22,10 @@ def _testing() -> Any:
     try:
         from leanix_auth import testing
     except ImportError as exc:
-        pytest.fail(f"{INSTALL_HINT} ({exc})", pytrace=False)
-    return testing
+        missing = str(exc)
+    else:
+        return testing
+    pytest.fail(f"{INSTALL_HINT} ({missing})", pytrace=False)
 
 
 @pytest.fixture
