@@ -28,7 +28,7 @@ import weakref
 from collections.abc import Callable, Generator, Mapping
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
-from typing import Any
+from typing import Any, ClassVar
 
 from ._config import Settings, is_loopback, origin_of
 from ._errors import LeanIXAuthError, LeanIXConfigError, LeanIXCredentialsError, LeanIXTokenError
@@ -351,7 +351,7 @@ Waiter = Callable[[LeanIXAuthError | None], None]
 class TokenKeeper:
     """Holds the current token and decides who exchanges, for any number of threads or tasks."""
 
-    _all: weakref.WeakSet[TokenKeeper] = weakref.WeakSet()
+    _all: ClassVar[weakref.WeakSet[TokenKeeper]] = weakref.WeakSet()
 
     def __init__(self, clock: Clock = time.monotonic) -> None:
         TokenKeeper._all.add(self)

@@ -6,9 +6,9 @@ import copy
 import logging
 import os
 import pickle
+import signal
 import subprocess
 import sys
-import signal
 import threading
 import time
 import warnings
