@@ -106,9 +106,7 @@ def test_stubs_echo_and_graphql(leanix_server: LeanIXServer) -> None:
     assert echo.json() == {"method": "PUT", "path": "/anything", "body": "hello"}
     assert by_query.json() == {"data": {"n": 1}}
     assert other.json() == {"data": None, "errors": [{"message": "nope"}]}
-    assert [r.path for r in leanix_server.api_requests][
-        0
-    ] == "/services/pathfinder/v1/factSheets?x=1"
+    assert leanix_server.api_requests[0].path == "/services/pathfinder/v1/factSheets?x=1"
 
 
 def test_two_fakes_never_accept_each_others_tokens() -> None:

@@ -20,7 +20,8 @@ def test_live_server_with_requests(leanix_server):
     session = requests.Session()
     session.auth = LeanIXAuth(leanix_server.api_token, base_url=leanix_server.base_url)
     leanix_server.add_graphql("allFactSheets", data={"allFactSheets": {"totalCount": 3}})
-    answer = session.post(leanix_server.graphql_url, json={"query": "{ allFactSheets { totalCount } }"})
+    query = {"query": "{ allFactSheets { totalCount } }"}
+    answer = session.post(leanix_server.graphql_url, json=query)
     assert answer.json() == {"data": {"allFactSheets": {"totalCount": 3}}}
     assert len(leanix_server.token_requests) == 1
 
@@ -39,10 +40,11 @@ def test_mock_answers_the_real_url_for_requests_and_httpx(leanix_mock):
     session = requests.Session()
     session.auth = LeanIXAuth(leanix_mock.api_token, subdomain=leanix_mock.subdomain)
     leanix_mock.add("GET", "/services/pathfinder/v1/factSheets", json={"data": []})
-    assert session.get("https://acme.leanix.net/services/pathfinder/v1/factSheets").json() == {"data": []}
+    url = "https://acme.leanix.net/services/pathfinder/v1/factSheets"
+    assert session.get(url).json() == {"data": []}
     auth = LeanIXHttpxAuth(leanix_mock.api_token, subdomain="acme")
     with httpx.Client(auth=auth) as client:
-        assert client.get("https://acme.leanix.net/services/pathfinder/v1/factSheets").status_code == 200
+        assert client.get(url).status_code == 200
 
     async def main():
         async with httpx.AsyncClient(auth=auth) as client:
