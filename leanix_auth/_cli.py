@@ -1,0 +1,170 @@
+"""The `leanix-auth` command: `serve` a fake LeanIX, print a `token`, `inspect` one.
+
+Errors are one line on stderr and exit status 1; no traceback, no secret.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import signal
+import sys
+import threading
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from ._errors import LeanIXAuthError
+
+PROG = "leanix-auth"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.run(args))
+    except (LeanIXAuthError, OSError) as exc:
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=PROG, description="SAP LeanIX access tokens for shell scripts, and a fake LeanIX."
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    serve = commands.add_parser(
+        "serve",
+        help="run a fake LeanIX on this machine",
+        description="Run the fake LeanIX (token endpoint and API) in the foreground until Ctrl-C.",
+    )
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1)")
+    serve.add_argument("--port", type=int, default=0, help="port (default: one the OS picks)")
+    serve.add_argument("--ttl", type=float, default=3600, help="token lifetime in seconds (3600)")
+    serve.add_argument("--api-token", help="the API token it accepts (default: a random one)")
+    serve.set_defaults(run=_serve)
+
+    token = commands.add_parser(
+        "token",
+        help="print a valid access token",
+        description=(
+            "Print a valid access token for the workspace named by LEANIX_API_TOKEN with "
+            "LEANIX_SUBDOMAIN or LEANIX_BASE_URL (or the flags). The token is cached per user "
+            'until its refresh-ahead point: curl -H "Authorization: Bearer $(leanix-auth token)" …'
+        ),
+    )
+    where = token.add_mutually_exclusive_group()
+    where.add_argument("--subdomain", help="workspace subdomain: acme for acme.leanix.net")
+    where.add_argument("--base-url", help="workspace URL, for hosts outside *.leanix.net")
+    token.add_argument("--token-url", help="token endpoint, if not the workspace's own")
+    token.add_argument("--timeout", type=float, default=10.0, help="seconds per attempt (10)")
+    token.add_argument(
+        "--no-cache", action="store_true", help="always exchange; read and write no cache"
+    )
+    token.set_defaults(run=_token)
+
+    inspect = commands.add_parser(
+        "inspect",
+        help="decode an access token",
+        description=(
+            "Show an access token's claims, workspace and expiry. The token is read from the "
+            "argument or standard input; it is neither verified nor sent anywhere."
+        ),
+    )
+    inspect.add_argument("token", nargs="?", help="the token (default: read standard input)")
+    inspect.set_defaults(run=_inspect)
+    return parser
+
+
+def _serve(args: argparse.Namespace) -> int:
+    try:
+        from .testing import LeanIXServer
+    except ImportError:
+        raise LeanIXAuthError(
+            'serve needs the testing extra: pip install "leanix-auth[testing]"'
+        ) from None
+    server = LeanIXServer(args.host, args.port, api_token=args.api_token, token_ttl=args.ttl)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    with server:
+        print(f"fake LeanIX listening on {server.base_url}")
+        print(f"api token: {server.api_token}")
+        print(f"token url: {server.token_url}")
+        print("try:")
+        print(f"  export LEANIX_BASE_URL={server.base_url} LEANIX_API_TOKEN={server.api_token}")
+        print(f'  curl -H "Authorization: Bearer $({PROG} token)" {server.base_url}/services/x')
+        print("Ctrl-C stops it.", flush=True)
+        try:
+            stop.wait()
+        except KeyboardInterrupt:
+            pass
+    print("stopped", flush=True)
+    return 0
+
+
+def _token(args: argparse.Namespace) -> int:
+    from ._filecache import CachedToken, FileCache, cache_key
+    from ._requests import LeanIXAuth
+
+    auth = LeanIXAuth(
+        subdomain=args.subdomain,
+        base_url=args.base_url,
+        token_url=args.token_url,
+        timeout=args.timeout,
+    )
+    cache = None if args.no_cache else FileCache()
+    key = cache_key(auth.token_url, auth._settings.api_token)
+    cached = cache.load(key) if cache is not None else None
+    if cached is not None and cached.fresh():
+        print(cached.value)
+        return 0
+    token = auth._token()
+    if cache is not None:
+        # Carry the token's moments from this process's monotonic clock to the wall clock.
+        offset = time.time() - auth._keeper.clock()
+        cache.store(
+            key,
+            CachedToken(token.value, token.refresh_at + offset, token.expires_at + offset),
+        )
+    print(token.value)
+    return 0
+
+
+def _inspect(args: argparse.Namespace) -> int:
+    import jwt
+
+    value = (args.token if args.token is not None else sys.stdin.read()).strip()
+    try:
+        claims: dict[str, Any] = jwt.decode(value, options={"verify_signature": False})
+    except jwt.PyJWTError:
+        raise LeanIXAuthError("that is not a JWT access token") from None
+    print(json.dumps(claims, indent=2, sort_keys=True))
+    permission = claims.get("principal", {}).get("permission", {})
+    if isinstance(permission, dict) and permission.get("workspaceId"):
+        name = permission.get("workspaceName") or "?"
+        print(f"workspace: {name} ({permission['workspaceId']})")
+    for key in ("instanceUrl", "region"):
+        if key in claims:
+            print(f"{key}: {claims[key]}")
+    exp = claims.get("exp")
+    if isinstance(exp, int | float) and not isinstance(exp, bool):
+        when = dt.datetime.fromtimestamp(exp, tz=dt.timezone.utc)
+        print(f"expires: {when:%Y-%m-%d %H:%M:%S} UTC ({_relative(exp - time.time())})")
+    else:
+        print("expires: unknown (no exp claim)")
+    return 0
+
+
+def _relative(seconds: float) -> str:
+    minutes = round(abs(seconds) / 60)
+    span = f"{minutes} min" if minutes else f"{abs(seconds):.0f} s"
+    return f"expires in {span}" if seconds >= 0 else f"expired {span} ago"
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

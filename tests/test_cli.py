@@ -1,0 +1,144 @@
+"""The `leanix-auth` command, run as a user runs it: real processes against each other."""
+
+from __future__ import annotations
+
+import os
+import signal
+import stat
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from leanix_auth.testing import LeanIXServer, make_token
+
+EXE = str(Path(sys.executable).with_name("leanix-auth"))
+
+
+def run(
+    *args: str, env: dict[str, str], stdin: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [EXE, *args], capture_output=True, text=True, env=env, input=stdin, timeout=60, check=False
+    )
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[tuple[str, str]]:
+    """`leanix-auth serve` in its own process: its base URL and API token."""
+    process = subprocess.Popen(
+        [EXE, "serve", "--ttl", "3600"], stdout=subprocess.PIPE, text=True, env=os.environ.copy()
+    )
+    assert process.stdout is not None
+    lines = [process.stdout.readline() for _ in range(3)]
+    base_url = lines[0].split()[-1]
+    api_token = lines[1].removeprefix("api token: ").strip()
+    try:
+        yield base_url, api_token
+    finally:
+        process.send_signal(signal.SIGINT)  # Ctrl-C
+        out, _ = process.communicate(timeout=10)
+        assert process.returncode == 0
+        assert out.rstrip().endswith("stopped")
+
+
+def user_env(tmp_path: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LEANIX_")}
+    env["XDG_CACHE_HOME"] = str(tmp_path / "cache")
+    env.update(extra)
+    return env
+
+
+def test_serve_token_twice_and_inspect_work_together(
+    served: tuple[str, str], tmp_path: Path
+) -> None:
+    base_url, api_token = served
+    env = user_env(tmp_path, LEANIX_BASE_URL=base_url, LEANIX_API_TOKEN=api_token)
+    first = run("token", env=env)
+    second = run("token", env=env)
+    assert first.returncode == second.returncode == 0, first.stderr
+    assert first.stdout == second.stdout  # the second came from the cache, not a new exchange
+    fresh = run("token", "--no-cache", env=env)
+    assert fresh.stdout != first.stdout  # every exchange mints a new token (its jti differs)
+    shown = run("inspect", env=env, stdin=first.stdout)
+    assert shown.returncode == 0
+    assert f"instanceUrl: {base_url}" in shown.stdout
+    assert "workspace: fake-workspace" in shown.stdout
+    assert "(expires in 60 min)" in shown.stdout
+    assert first.stdout.strip() not in shown.stdout
+
+
+def test_cache_is_private_and_named_without_the_token(
+    served: tuple[str, str], tmp_path: Path
+) -> None:
+    base_url, api_token = served
+    env = user_env(tmp_path, LEANIX_BASE_URL=base_url, LEANIX_API_TOKEN=api_token)
+    token = run("token", env=env).stdout.strip()
+    directory = tmp_path / "cache" / "leanix-auth"
+    [entry] = list(directory.iterdir())
+    assert stat.S_IMODE(directory.stat().st_mode) == 0o700
+    assert stat.S_IMODE(entry.stat().st_mode) == 0o600
+    assert api_token not in entry.name and token not in entry.name
+    assert api_token not in entry.read_text()
+
+
+def test_a_cache_file_others_can_read_is_not_trusted(
+    served: tuple[str, str], tmp_path: Path
+) -> None:
+    base_url, api_token = served
+    env = user_env(tmp_path, LEANIX_BASE_URL=base_url, LEANIX_API_TOKEN=api_token)
+    first = run("token", env=env).stdout
+    [entry] = list((tmp_path / "cache" / "leanix-auth").iterdir())
+    entry.chmod(0o644)
+    assert run("token", env=env).stdout != first
+    entry.write_text("{not json")
+    entry.chmod(0o600)
+    assert run("token", env=env).returncode == 0
+
+
+def test_wrong_api_token_is_one_line_on_stderr(served: tuple[str, str], tmp_path: Path) -> None:
+    base_url, _ = served
+    secret = "wrong-api-token-do-not-echo"
+    result = run("token", env=user_env(tmp_path, LEANIX_BASE_URL=base_url, LEANIX_API_TOKEN=secret))
+    assert result.returncode == 1
+    assert result.stdout == ""
+    [line] = result.stderr.splitlines()
+    assert line.startswith("leanix-auth: error: LeanIX rejected the API token (HTTP 401")
+    assert secret not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "env_extra", "fragment"),
+    [
+        (("token",), {}, "no LeanIX API token"),
+        (("token", "--subdomain", "not a label"), {"LEANIX_API_TOKEN": "x"}, "one DNS label"),
+        (("inspect", "garbage"), {}, "not a JWT"),
+    ],
+)
+def test_usage_errors_are_one_line(
+    tmp_path: Path, args: tuple[str, ...], env_extra: dict[str, str], fragment: str
+) -> None:
+    result = run(*args, env=user_env(tmp_path, **env_extra))
+    assert result.returncode == 1
+    [line] = result.stderr.splitlines()
+    assert fragment in line
+
+
+def test_inspect_says_when_a_token_expired(tmp_path: Path) -> None:
+    result = run("inspect", make_token(ttl=-180), env=user_env(tmp_path))
+    assert "(expired 3 min ago)" in result.stdout
+
+
+@pytest.mark.parametrize("command", [(), ("serve",), ("token",), ("inspect",)])
+def test_every_command_has_help(tmp_path: Path, command: tuple[str, ...]) -> None:
+    result = run(*command, "--help", env=user_env(tmp_path))
+    assert result.returncode == 0
+    assert result.stdout.startswith("usage: leanix-auth")
+
+
+def test_token_flags_name_the_workspace(leanix_server: LeanIXServer, tmp_path: Path) -> None:
+    env = user_env(tmp_path, LEANIX_API_TOKEN=leanix_server.api_token)
+    result = run("token", "--base-url", leanix_server.base_url, "--no-cache", env=env)
+    assert result.stdout.strip() == leanix_server.issued_tokens[0]
