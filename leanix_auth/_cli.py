@@ -6,6 +6,7 @@ Errors are one line on stderr and exit status 1; no traceback, no secret.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import json
 import signal
@@ -99,10 +100,8 @@ def _serve(args: argparse.Namespace) -> int:
         print(f"  export LEANIX_BASE_URL={server.base_url} LEANIX_API_TOKEN={server.api_token}")
         print(f'  curl -H "Authorization: Bearer $({PROG} token)" {server.base_url}/services/x')
         print("Ctrl-C stops it.", flush=True)
-        try:
+        with contextlib.suppress(KeyboardInterrupt):
             stop.wait()
-        except KeyboardInterrupt:
-            pass
     print("stopped", flush=True)
     return 0
 

@@ -80,7 +80,8 @@ def test_cache_is_private_and_named_without_the_token(
     [entry] = list(directory.iterdir())
     assert stat.S_IMODE(directory.stat().st_mode) == 0o700
     assert stat.S_IMODE(entry.stat().st_mode) == 0o600
-    assert api_token not in entry.name and token not in entry.name
+    assert api_token not in entry.name
+    assert token not in entry.name
     assert api_token not in entry.read_text()
 
 
