@@ -18,8 +18,8 @@ demo: $(STAMP)
 test: lint pytest
 
 lint: $(STAMP)
-	$(BIN)/ruff check leanix_auth tests examples
-	$(BIN)/ruff format --check leanix_auth tests examples
+	$(BIN)/ruff check leanix_auth tests benchmarks examples
+	$(BIN)/ruff format --check leanix_auth tests benchmarks examples
 	$(BIN)/mypy
 
 pytest: $(STAMP)

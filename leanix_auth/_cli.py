@@ -107,21 +107,22 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _token(args: argparse.Namespace) -> int:
+    from . import _config
     from ._filecache import CachedToken, FileCache, cache_key
-    from ._requests import LeanIXAuth
 
-    auth = LeanIXAuth(
-        subdomain=args.subdomain,
-        base_url=args.base_url,
-        token_url=args.token_url,
-        timeout=args.timeout,
+    where = {"subdomain": args.subdomain, "base_url": args.base_url, "token_url": args.token_url}
+    settings = _config.resolve(
+        None, **where, timeout=args.timeout, refresh_margin=300.0, mandatory_margin=30.0
     )
     cache = None if args.no_cache else FileCache()
-    key = cache_key(auth.token_url, auth._settings.api_token)
+    key = cache_key(settings.token_url, settings.api_token)
     cached = cache.load(key) if cache is not None else None
     if cached is not None and cached.fresh():
-        print(cached.value)
+        print(cached.value)  # a cache hit imports no HTTP client at all
         return 0
+    from ._requests import LeanIXAuth
+
+    auth = LeanIXAuth(**where, timeout=args.timeout)
     token = auth._token()
     if cache is not None:
         # Carry the token's moments from this process's monotonic clock to the wall clock.
@@ -160,7 +161,7 @@ def _inspect(args: argparse.Namespace) -> int:
 
 
 def _relative(seconds: float) -> str:
-    minutes = round(abs(seconds) / 60)
+    minutes = int(abs(seconds) // 60)
     span = f"{minutes} min" if minutes else f"{abs(seconds):.0f} s"
     return f"expires in {span}" if seconds >= 0 else f"expired {span} ago"
 

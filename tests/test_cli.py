@@ -66,7 +66,7 @@ def test_serve_token_twice_and_inspect_work_together(
     assert shown.returncode == 0
     assert f"instanceUrl: {base_url}" in shown.stdout
     assert "workspace: fake-workspace" in shown.stdout
-    assert "(expires in 60 min)" in shown.stdout
+    assert "(expires in 59 min)" in shown.stdout
     assert first.stdout.strip() not in shown.stdout
 
 
