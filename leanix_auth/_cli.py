@@ -152,11 +152,12 @@ def _inspect(args: argparse.Namespace) -> int:
         if key in claims:
             print(f"{key}: {claims[key]}")
     exp = claims.get("exp")
-    if isinstance(exp, int | float) and not isinstance(exp, bool):
+    try:
         when = dt.datetime.fromtimestamp(exp, tz=dt.timezone.utc)
-        print(f"expires: {when:%Y-%m-%d %H:%M:%S} UTC ({_relative(exp - time.time())})")
+    except (TypeError, ValueError, OverflowError, OSError):
+        print("expires: unknown (no usable exp claim)")
     else:
-        print("expires: unknown (no exp claim)")
+        print(f"expires: {when:%Y-%m-%d %H:%M:%S} UTC ({_relative(exp - time.time())})")
     return 0
 
 

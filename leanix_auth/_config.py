@@ -112,9 +112,16 @@ def _from_subdomain(value: object, what: str) -> str:
     if not isinstance(value, str) or not _DNS_LABEL.fullmatch(value):
         raise LeanIXConfigError(
             f"{what} must be one DNS label such as 'acme' (letters, digits, inner hyphens, at most "
-            f"63 characters), got {value!r}; for a full URL use base_url"
+            f"63 characters), got {_shown(value)}; for a full URL use base_url"
         )
     return f"https://{value.lower()}.leanix.net"
+
+
+def _shown(value: object) -> str:
+    # A long value in the wrong place may be the API token pasted there: do not echo it.
+    if isinstance(value, str) and len(value) > 24:
+        return f"a {len(value)}-character value"
+    return repr(value)
 
 
 def _url(value: object, what: str) -> str:

@@ -273,7 +273,11 @@ def _claims(value: str) -> dict[str, Any]:
 def _number(value: object) -> float | None:
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
-    return float(value) if math.isfinite(value) else None
+    try:
+        number = float(value)
+    except OverflowError:  # an int beyond any float: no real expiry
+        return None
+    return number if math.isfinite(number) else None
 
 
 def _server_lifetime(
