@@ -153,11 +153,12 @@ def _inspect(args: argparse.Namespace) -> int:
             print(f"{key}: {claims[key]}")
     exp = claims.get("exp")
     try:
-        when = dt.datetime.fromtimestamp(exp, tz=dt.timezone.utc)
+        when = dt.datetime.fromtimestamp(float(exp), tz=dt.timezone.utc)
     except (TypeError, ValueError, OverflowError, OSError):
         print("expires: unknown (no usable exp claim)")
     else:
-        print(f"expires: {when:%Y-%m-%d %H:%M:%S} UTC ({_relative(exp - time.time())})")
+        left = when.timestamp() - time.time()
+        print(f"expires: {when:%Y-%m-%d %H:%M:%S} UTC ({_relative(left)})")
     return 0
 
 
