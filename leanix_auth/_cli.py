@@ -153,7 +153,7 @@ def _inspect(args: argparse.Namespace) -> int:
             print(f"{key}: {claims[key]}")
     exp = claims.get("exp")
     try:
-        when = dt.datetime.fromtimestamp(float(exp), tz=dt.timezone.utc)
+        when = dt.datetime.fromtimestamp(float(exp), tz=dt.timezone.utc)  # type: ignore[arg-type]
     except (TypeError, ValueError, OverflowError, OSError):
         print("expires: unknown (no usable exp claim)")
     else:
