@@ -14,21 +14,34 @@ from typing import TYPE_CHECKING, Any
 from ._errors import LeanIXAuthError, LeanIXConfigError, LeanIXCredentialsError, LeanIXTokenError
 
 if TYPE_CHECKING:
+    from ._caches import FileCache, MemoryCache, RedisCache
+    from ._core import TokenCache
     from ._httpx import LeanIXHttpxAuth
     from ._requests import LeanIXAuth
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "FileCache",
     "LeanIXAuth",
     "LeanIXAuthError",
     "LeanIXConfigError",
     "LeanIXCredentialsError",
     "LeanIXHttpxAuth",
     "LeanIXTokenError",
+    "MemoryCache",
+    "RedisCache",
+    "TokenCache",
 ]
 
-_LAZY = {"LeanIXAuth": "._requests", "LeanIXHttpxAuth": "._httpx"}
+_LAZY = {
+    "LeanIXAuth": "._requests",
+    "LeanIXHttpxAuth": "._httpx",
+    "TokenCache": "._core",
+    "MemoryCache": "._caches",
+    "FileCache": "._caches",
+    "RedisCache": "._caches",
+}
 
 
 def __getattr__(name: str) -> Any:

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from ._core import (
     AccessToken,
     Background,
+    CacheCall,
     ExchangeRequest,
     Failure,
     Reply,
@@ -40,6 +41,8 @@ def drive(flow: TokenFlow, keeper: TokenKeeper, send: Send, *, detach: bool = Tr
             answer = None
         elif isinstance(effect, Wait):
             answer = wait(keeper, effect.ticket)
+        elif isinstance(effect, CacheCall):
+            answer = effect.call()
         elif isinstance(effect, Background) and detach:
             thread = threading.Thread(
                 target=_drive_quietly,

@@ -108,30 +108,25 @@ def _serve(args: argparse.Namespace) -> int:
 
 def _token(args: argparse.Namespace) -> int:
     from . import _config
-    from ._filecache import CachedToken, FileCache, cache_key
+    from ._caches import FileCache
 
     where = {"subdomain": args.subdomain, "base_url": args.base_url, "token_url": args.token_url}
     settings = _config.resolve(
         None, **where, timeout=args.timeout, refresh_margin=300.0, mandatory_margin=30.0
     )
     cache = None if args.no_cache else FileCache()
-    key = cache_key(settings.token_url, settings.api_token)
-    cached = cache.load(key) if cache is not None else None
-    if cached is not None and cached.fresh():
-        print(cached.value)  # a cache hit imports no HTTP client at all
+    cached = cache.load(settings.cache_key) if cache is not None else None
+    if cached is not None and cached.remaining > min(300, cached.lifetime / 4):
+        print(cached.value)  # before its refresh-ahead point: a hit imports no HTTP client
         return 0
+    from ._core import settle
     from ._requests import LeanIXAuth
 
-    auth = LeanIXAuth(**where, timeout=args.timeout)
-    token = auth._token()
-    if cache is not None:
-        # Carry the token's moments from this process's monotonic clock to the wall clock.
-        offset = time.time() - auth._keeper.clock()
-        cache.store(
-            key,
-            CachedToken(token.value, token.refresh_at + offset, token.expires_at + offset),
-        )
-    print(token.value)
+    auth = LeanIXAuth(**where, timeout=args.timeout, cache=cache)
+    # A process that ends at once cannot refresh in the background: refresh here if it is due,
+    # under the cache's lock, so that parallel calls still make one exchange.
+    flow = settle(auth._keeper, auth._settings, cache, ahead=True)
+    print(auth._drive(flow).value)
     return 0
 
 

@@ -7,6 +7,7 @@ says what to fix, not an hour later inside a request.
 from __future__ import annotations
 
 import base64
+import hashlib
 import ipaddress
 import math
 import os
@@ -35,6 +36,13 @@ class Settings:
     timeout: float
     refresh_margin: float
     mandatory_margin: float
+
+    @property
+    def cache_key(self) -> str:
+        """Names this workspace and API token in a shared cache, without revealing the token."""
+        digest = hashlib.sha256(f"{self.token_url}\0{self.api_token}".encode()).hexdigest()
+        host = (urlsplit(self.token_url).hostname or "leanix").replace(":", "_")
+        return f"{host}-{digest[:32]}"
 
     @property
     def basic_credentials(self) -> str:

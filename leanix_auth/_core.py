@@ -25,10 +25,11 @@ import random
 import threading
 import time
 import weakref
+from collections import deque
 from collections.abc import Callable, Generator, Mapping
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol
 
 from ._config import Settings, is_loopback, origin_of
 from ._errors import LeanIXAuthError, LeanIXConfigError, LeanIXCredentialsError, LeanIXTokenError
@@ -103,7 +104,15 @@ class Background:
     flow: TokenFlow
 
 
-Effect = ExchangeRequest | Sleep | Wait | Background
+@dataclass(frozen=True)
+class CacheCall:
+    """Call `call` (blocking I/O on a shared token cache) and send back what it returns. Async
+    adapters run it in a worker thread, so a cache never blocks an event loop."""
+
+    call: Callable[[], Any]
+
+
+Effect = ExchangeRequest | Sleep | Wait | Background | CacheCall
 TokenFlow = Generator[Effect, Any, AccessToken]
 
 
@@ -247,7 +256,12 @@ def parse_token_response(reply: Reply, sent_at: float, settings: Settings) -> Ac
         )
     # exp and Date have whole-second resolution: count the lifetime a second short.
     lifetime -= min(1.0, lifetime / 2)
-    expires_at = sent_at + lifetime
+    return _token(value, claims, lifetime, sent_at + lifetime, settings)
+
+
+def _token(
+    value: str, claims: Mapping[str, Any], lifetime: float, expires_at: float, settings: Settings
+) -> AccessToken:
     return AccessToken(
         value=value,
         expires_at=expires_at,
@@ -368,6 +382,7 @@ class TokenKeeper:
         self._last_error: LeanIXAuthError | None = None
         self._retry_at = 0.0
         self._failures = 0
+        self.refused: deque[str] = deque(maxlen=4)  # tokens the API answered 401: never again
 
     def fresh_token(self) -> AccessToken | None:
         """The token, if it is before its refresh point: the lock-free path of every request."""
@@ -452,6 +467,7 @@ class TokenKeeper:
         """Forget the token sent as `authorization` after the API refused it, unless another
         caller has replaced it already: one revocation, one exchange."""
         with self._lock:
+            self.refused.append(authorization.removeprefix("Bearer "))
             if self._token is not None and self._token.authorization == authorization:
                 self._token = None
 
@@ -472,20 +488,20 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=TokenKeeper._reset_all_after_fork)
 
 
-def obtain(keeper: TokenKeeper, settings: Settings) -> TokenFlow:
+def obtain(keeper: TokenKeeper, settings: Settings, cache: TokenCache | None = None) -> TokenFlow:
     """A token for one request: the one in hand, or one this caller or another exchanges."""
     while True:
         plan = keeper.plan()
         if plan.action is Action.USE and plan.token is not None:
             return plan.token
         if plan.action is Action.REFRESH and plan.token is not None:
-            flow = settle(keeper, settings)
+            flow = settle(keeper, settings, cache, ahead=True)
             detached = yield Background(flow)
             if detached:
                 return plan.token
             return (yield from flow)
         if plan.action is Action.EXCHANGE:
-            return (yield from settle(keeper, settings))
+            return (yield from settle(keeper, settings, cache, ahead=False))
         error = yield Wait(plan.ticket)
         if error is not None:
             token = keeper.valid_token()
@@ -494,10 +510,15 @@ def obtain(keeper: TokenKeeper, settings: Settings) -> TokenFlow:
             return token
 
 
-def settle(keeper: TokenKeeper, settings: Settings) -> TokenFlow:
+def settle(
+    keeper: TokenKeeper, settings: Settings, cache: TokenCache | None = None, *, ahead: bool = False
+) -> TokenFlow:
     """Run the exchange this caller was chosen for, and tell the keeper how it went."""
     try:
-        token = yield from exchange(settings, keeper.clock)
+        if cache is None:
+            token = yield from exchange(settings, keeper.clock)
+        else:
+            token = yield from shared_exchange(keeper, settings, cache, ahead=ahead)
     except LeanIXAuthError as error:
         fallback = keeper.failed(error)
         if fallback is None:
@@ -516,3 +537,119 @@ def copy_error(error: LeanIXAuthError) -> LeanIXAuthError:
     clone = copy.copy(error)
     clone.__traceback__ = None
     return clone
+
+
+# Shared caches: one token for many processes and machines
+
+
+@dataclass(frozen=True)
+class SharedToken:
+    """A token as a cache holds it. `remaining` is counted by the cache's own clock (Redis's TTL,
+    or one machine's clock for files), so no reader trusts its own wall clock across machines."""
+
+    value: str = field(repr=False)
+    lifetime: float
+    remaining: float
+
+
+class CacheLock(Protocol):
+    def acquire(self, timeout: float) -> bool:
+        """Wait up to `timeout` seconds for the lock; False if another holder kept it."""
+
+    def release(self) -> None: ...
+
+
+class TokenCache(Protocol):
+    """Where processes share tokens. Keys are derived from the token URL and a hash of the API
+    token (`Settings.cache_key`), never the token itself."""
+
+    def load(self, key: str) -> SharedToken | None: ...
+
+    def store(self, key: str, token: SharedToken) -> None: ...
+
+    def discard(self, key: str, value: str) -> None:
+        """Forget the token for `key` if it is still `value` (a newer one stays)."""
+
+    def lock(self, key: str, ttl: float) -> CacheLock:
+        """A lock for single flight across processes; it lapses after `ttl` seconds if its holder
+        dies without releasing it."""
+
+
+def exchange_budget(settings: Settings) -> float:
+    """How long one exchange may take, retries included: how long others wait for it."""
+    return settings.timeout * ATTEMPTS + 2.0
+
+
+def shared_exchange(
+    keeper: TokenKeeper, settings: Settings, cache: TokenCache, *, ahead: bool
+) -> TokenFlow:
+    """An exchange for everyone who shares `cache`: take a token another process stored if it
+    will do; else take the lock, look again, and only then exchange and store."""
+    key = settings.cache_key
+    token = yield from _adopt(keeper, settings, cache, ahead=ahead)
+    if token is not None:
+        return token
+    budget = exchange_budget(settings)
+    lock: CacheLock | None = yield CacheCall(_guarded(lambda: cache.lock(key, budget), None))
+    held = False
+    if lock is not None:
+        held = bool((yield CacheCall(_guarded(lambda: lock.acquire(budget), False))))
+    try:
+        token = (yield from _adopt(keeper, settings, cache, ahead=ahead)) if held else None
+        if token is None:
+            token = yield from exchange(settings, keeper.clock)
+            shared = SharedToken(token.value, token.lifetime, token.expires_at - keeper.clock())
+            yield CacheCall(_guarded(lambda: cache.store(key, shared), None))
+    except BaseException:
+        if lock is not None and held:  # we may be closing and unable to yield: release here
+            _guarded(lock.release, None)()
+        raise
+    if lock is not None and held:
+        yield CacheCall(_guarded(lock.release, None))
+    return token
+
+
+def _adopt(
+    keeper: TokenKeeper, settings: Settings, cache: TokenCache, *, ahead: bool
+) -> Generator[Effect, Any, AccessToken | None]:
+    """The cache's token, if it is good enough: before its refresh window when we are refreshing
+    ahead, before its mandatory window when we have none, and never one the API refused."""
+    shared = yield CacheCall(_guarded(lambda: cache.load(settings.cache_key), None))
+    if not isinstance(shared, SharedToken) or shared.value in keeper.refused:
+        return None
+    now = keeper.clock()
+    token = _token(
+        shared.value, _claims(shared.value), shared.lifetime, now + shared.remaining, settings
+    )
+    if now < (token.refresh_at if ahead else token.mandatory_at):
+        return token
+    return None
+
+
+def refused(
+    keeper: TokenKeeper, cache: TokenCache | None, settings: Settings, token: str
+) -> TokenFlow:
+    """The API answered 401 to `token` ("Bearer …"): forget it here and, if it is still the shared
+    one, in the cache."""
+    keeper.discard(token)
+    value = token.removeprefix("Bearer ")
+    if cache is not None:
+        yield CacheCall(_guarded(lambda: cache.discard(settings.cache_key, value), None))
+    return (yield from obtain(keeper, settings, cache))
+
+
+def _guarded(call: Callable[[], Any], fallback: Any) -> Callable[[], Any]:
+    """`call`, but a broken cache only costs a warning: the integration goes on without it."""
+
+    def run() -> Any:
+        try:
+            return call()
+        except Exception as error:
+            logger.warning(
+                "token cache unavailable, going on without it: %s: %s",
+                type(error).__name__,
+                str(error)[:200],
+            )
+            return fallback
+
+    return run

@@ -25,13 +25,17 @@ from ._core import (
     AccessToken,
     Audience,
     Background,
+    CacheCall,
     ExchangeRequest,
     Failure,
     Reply,
     Sleep,
+    TokenCache,
+    TokenFlow,
     TokenKeeper,
     Wait,
     obtain,
+    refused,
 )
 from ._errors import LeanIXAuthError
 
@@ -43,7 +47,7 @@ class _Fetch:
     request: httpx.Request
 
 
-_Effect = httpx.Request | _Fetch | Sleep | Wait | Background
+_Effect = httpx.Request | _Fetch | Sleep | Wait | Background | CacheCall
 _Flow = Generator[_Effect, Any, None]
 
 
@@ -66,6 +70,7 @@ class LeanIXHttpxAuth(httpx.Auth):
         timeout: float = 10.0,
         refresh_margin: float = 300.0,
         mandatory_margin: float = 30.0,
+        cache: TokenCache | None = None,
     ) -> None:
         self._settings = _config.resolve(
             api_token,
@@ -76,6 +81,7 @@ class LeanIXHttpxAuth(httpx.Auth):
             refresh_margin=refresh_margin,
             mandatory_margin=mandatory_margin,
         )
+        self._cache = cache
         self._setup()
 
     def _setup(self) -> None:
@@ -96,10 +102,11 @@ class LeanIXHttpxAuth(httpx.Auth):
         return f"{type(self).__name__}(base_url={self._settings.base_url!r})"
 
     def __getstate__(self) -> dict[str, Any]:
-        return {"settings": self._settings}
+        return {"settings": self._settings, "cache": self._cache}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self._settings = state["settings"]
+        self._cache = state["cache"]
         self._setup()
 
     def get_token(self) -> str:
@@ -107,7 +114,8 @@ class LeanIXHttpxAuth(httpx.Auth):
         an exchange, when one is due, goes through a private httpx.Client."""
         token = self._keeper.fresh_token()
         if token is None:
-            token = drive(obtain(self._keeper, self._settings), self._keeper, self._send)
+            flow = obtain(self._keeper, self._settings, self._cache)
+            token = drive(flow, self._keeper, self._send)
         return token.value
 
     async def aget_token(self) -> str:
@@ -139,6 +147,8 @@ class LeanIXHttpxAuth(httpx.Auth):
                     answer = None
                 elif isinstance(effect, Wait):
                     answer = wait(self._keeper, effect.ticket)
+                elif isinstance(effect, CacheCall):
+                    answer = effect.call()
                 else:
                     answer = False  # a refresh cannot leave this flow: run it here
         finally:
@@ -166,6 +176,8 @@ class LeanIXHttpxAuth(httpx.Auth):
                     answer = None
                 elif isinstance(effect, Wait):
                     answer = await _wait_async(self._keeper, effect.ticket)
+                elif isinstance(effect, CacheCall):
+                    answer = await asyncio.to_thread(effect.call)  # cache I/O off the loop
                 else:
                     answer = False
         finally:
@@ -175,25 +187,24 @@ class LeanIXHttpxAuth(httpx.Auth):
         if not self._audience.admits(str(request.url), self._keeper.valid_token()):
             yield request
             return
-        token = yield from self._obtain()
+        token = self._keeper.fresh_token()
+        if token is None:
+            token = yield from self._run(obtain(self._keeper, self._settings, self._cache))
         request.headers["Authorization"] = token.authorization
         response = yield request
         if response.status_code != 401 or not _replayable(request):
             return
         if response.request.headers.get("Authorization") != token.authorization:
             return  # a redirect took the request elsewhere, without our bearer: not our 401
-        self._keeper.discard(token.authorization)
         # Resend even if the exchange brought the same token: httpx returns the last response
         # the flow saw, and that must be the API's answer, not the exchange's.
-        fresh = yield from self._obtain()
+        retry = refused(self._keeper, self._cache, self._settings, token.authorization)
+        fresh = yield from self._run(retry)
         request.headers["Authorization"] = fresh.authorization
         yield request
 
-    def _obtain(self) -> Generator[_Effect, Any, AccessToken]:
-        token = self._keeper.fresh_token()
-        if token is not None:
-            return token
-        flow = obtain(self._keeper, self._settings)
+    def _run(self, flow: TokenFlow) -> Generator[_Effect, Any, AccessToken]:
+        """Carry a core flow into this one: its exchange requests become httpx requests."""
         answer: object = None
         try:
             while True:

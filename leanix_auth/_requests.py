@@ -11,7 +11,18 @@ from requests.utils import rewind_body
 
 from . import _config
 from ._blocking import drive
-from ._core import AccessToken, Audience, ExchangeRequest, Failure, Reply, TokenKeeper, obtain
+from ._core import (
+    AccessToken,
+    Audience,
+    ExchangeRequest,
+    Failure,
+    Reply,
+    TokenCache,
+    TokenFlow,
+    TokenKeeper,
+    obtain,
+    refused,
+)
 
 MAX_TOKEN_RESPONSE = 1 << 20  # bytes; a token answer is about 2 KB
 
@@ -41,6 +52,7 @@ class LeanIXAuth(AuthBase):
         refresh_margin: float = 300.0,
         mandatory_margin: float = 30.0,
         session: requests.Session | None = None,
+        cache: TokenCache | None = None,
     ) -> None:
         self._settings = _config.resolve(
             api_token,
@@ -52,6 +64,7 @@ class LeanIXAuth(AuthBase):
             mandatory_margin=mandatory_margin,
         )
         self._session = session
+        self._cache = cache
         self._setup()
 
     def _setup(self) -> None:
@@ -72,11 +85,12 @@ class LeanIXAuth(AuthBase):
 
     def __getstate__(self) -> dict[str, Any]:
         # Settings only: no access token, lock, thread or connection pool travels in a pickle.
-        return {"settings": self._settings, "session": self._session}
+        return {"settings": self._settings, "session": self._session, "cache": self._cache}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self._settings = state["settings"]
         self._session = state["session"]
+        self._cache = state["cache"]
         self._setup()
 
     def get_token(self) -> str:
@@ -94,15 +108,17 @@ class LeanIXAuth(AuthBase):
         token = self._keeper.fresh_token()
         if token is not None:
             return token
-        return drive(obtain(self._keeper, self._settings), self._keeper, self._send)
+        return self._drive(obtain(self._keeper, self._settings, self._cache))
+
+    def _drive(self, flow: TokenFlow) -> AccessToken:
+        return drive(flow, self._keeper, self._send)
 
     def _retry_on_401(self, response: requests.Response, **kwargs: Any) -> requests.Response:
         request = response.request
         sent = request.headers.get("Authorization")
         if response.status_code != 401 or sent is None or not _rewind(request):
             return response
-        self._keeper.discard(sent)
-        token = self._token()
+        token = self._drive(refused(self._keeper, self._cache, self._settings, sent))
         retry = request.copy()
         retry.headers["Authorization"] = token.authorization
         response.content  # noqa: B018 - drain, so the connection goes back to the pool

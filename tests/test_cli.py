@@ -77,12 +77,14 @@ def test_cache_is_private_and_named_without_the_token(
     env = user_env(tmp_path, LEANIX_BASE_URL=base_url, LEANIX_API_TOKEN=api_token)
     token = run("token", env=env).stdout.strip()
     directory = tmp_path / "cache" / "leanix-auth"
-    [entry] = list(directory.iterdir())
+    entries = sorted(directory.iterdir())
+    assert [e.suffix for e in entries] == [".json", ".lock"]  # the token, and the exchange lock
     assert stat.S_IMODE(directory.stat().st_mode) == 0o700
-    assert stat.S_IMODE(entry.stat().st_mode) == 0o600
-    assert api_token not in entry.name
-    assert token not in entry.name
-    assert api_token not in entry.read_text()
+    for entry in entries:
+        assert stat.S_IMODE(entry.stat().st_mode) == 0o600
+        assert api_token not in entry.name
+        assert token not in entry.name
+        assert api_token not in entry.read_text()
 
 
 def test_a_cache_file_others_can_read_is_not_trusted(
@@ -91,7 +93,7 @@ def test_a_cache_file_others_can_read_is_not_trusted(
     base_url, api_token = served
     env = user_env(tmp_path, LEANIX_BASE_URL=base_url, LEANIX_API_TOKEN=api_token)
     first = run("token", env=env).stdout
-    [entry] = list((tmp_path / "cache" / "leanix-auth").iterdir())
+    [entry] = (tmp_path / "cache" / "leanix-auth").glob("*.json")
     entry.chmod(0o644)
     assert run("token", env=env).stdout != first
     entry.write_text("{not json")

@@ -1,0 +1,259 @@
+"""Token caches that let processes and machines share one token: pass one as `cache=`.
+
+* `MemoryCache`: auth objects in one process share tokens.
+* `FileCache`: processes on one machine (cron jobs, CLI calls, workers) share tokens through
+  private files, with the operating system's file locks for single flight.
+* `RedisCache`: machines share tokens through Redis: its TTL carries the remaining life, and
+  `SET NX PX` is the lock.
+
+Each implements `TokenCache` from the core. None ever holds the API token: keys carry a hash.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import secrets
+import stat
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import IO, Any
+
+from ._core import CacheLock, SharedToken
+
+_POLL = 0.02  # seconds between looks at a lock held elsewhere
+
+
+class MemoryCache:
+    """Tokens shared by the auth objects of one process that are given the same instance."""
+
+    def __init__(self) -> None:
+        self._tokens: dict[str, tuple[SharedToken, float]] = {}
+        self._locks: dict[str, threading.Lock] = {}
+        self._guard = threading.Lock()
+
+    def __repr__(self) -> str:
+        return "MemoryCache()"
+
+    def load(self, key: str) -> SharedToken | None:
+        entry = self._tokens.get(key)
+        if entry is None:
+            return None
+        token, stored_at = entry
+        remaining = token.remaining - (time.monotonic() - stored_at)
+        return SharedToken(token.value, token.lifetime, remaining) if remaining > 0 else None
+
+    def store(self, key: str, token: SharedToken) -> None:
+        self._tokens[key] = (token, time.monotonic())
+
+    def discard(self, key: str, value: str) -> None:
+        with self._guard:
+            entry = self._tokens.get(key)
+            if entry is not None and entry[0].value == value:
+                del self._tokens[key]
+
+    def lock(self, key: str, ttl: float) -> CacheLock:
+        with self._guard:
+            lock = self._locks.setdefault(key, threading.Lock())
+        return _ThreadLock(lock)
+
+
+class _ThreadLock:
+    def __init__(self, lock: threading.Lock) -> None:
+        self._lock = lock
+
+    def acquire(self, timeout: float) -> bool:
+        return self._lock.acquire(timeout=timeout)
+
+    def release(self) -> None:
+        self._lock.release()
+
+
+def default_directory() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "leanix-auth"
+
+
+class FileCache:
+    """One private file per key under `directory` (default `$XDG_CACHE_HOME/leanix-auth`).
+
+    Files, lock files and temporary files are created 0600 in a 0700 directory and replaced
+    whole. A file that is corrupt, not ours, or readable by others is ignored and replaced. The
+    remaining life is kept on this machine's clock, which all its processes share.
+    """
+
+    def __init__(self, directory: str | os.PathLike[str] | None = None) -> None:
+        self.directory = Path(directory) if directory is not None else default_directory()
+
+    def __repr__(self) -> str:
+        return f"FileCache({str(self.directory)!r})"
+
+    def load(self, key: str) -> SharedToken | None:
+        try:
+            with open(self._path(key), "rb") as file:
+                if not _private(os.fstat(file.fileno())):
+                    return None
+                data = json.loads(file.read(64 * 1024))
+            value, lifetime = data["access_token"], float(data["lifetime"])
+            remaining = float(data["expires_at"]) - time.time()
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+        if not isinstance(value, str) or not value or not 0 < remaining <= lifetime + 1:
+            return None  # a clock set back would make an old token look young
+        return SharedToken(value, lifetime, remaining)
+
+    def store(self, key: str, token: SharedToken) -> None:
+        payload = {
+            "access_token": token.value,
+            "lifetime": token.lifetime,
+            "expires_at": time.time() + token.remaining,
+        }
+        self._ensure_directory()
+        # mkstemp creates the file 0600; the rename makes the new content appear all at once.
+        fd, temporary = tempfile.mkstemp(dir=self.directory, prefix=f".{key}.", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "w") as file:
+                json.dump(payload, file)
+            os.replace(temporary, self._path(key))
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(temporary)
+            raise
+
+    def discard(self, key: str, value: str) -> None:
+        lock = self.lock(key, 0)
+        if not lock.acquire(0):
+            return  # someone is exchanging right now: what they store will be newer anyway
+        try:
+            current = self.load(key)
+            if current is not None and current.value == value:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(self._path(key))
+        finally:
+            lock.release()
+
+    def lock(self, key: str, ttl: float) -> CacheLock:
+        # The OS releases a file lock when its holder dies, so `ttl` is not needed here.
+        self._ensure_directory()
+        return _FileLock(self.directory / f"{key}.lock")
+
+    def _path(self, key: str) -> Path:
+        return self.directory / f"{key}.json"
+
+    def _ensure_directory(self) -> None:
+        self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+
+
+def _private(info: os.stat_result) -> bool:
+    owner_ok = not hasattr(os, "getuid") or info.st_uid == os.getuid()
+    return owner_ok and stat.S_ISREG(info.st_mode) and not info.st_mode & 0o077
+
+
+class _FileLock:
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        self._file: IO[bytes] | None = None
+
+    def acquire(self, timeout: float) -> bool:
+        import fcntl  # POSIX; a FileCache on Windows shares tokens but not the lock
+
+        file = os.fdopen(os.open(self._path, os.O_RDWR | os.O_CREAT, 0o600), "r+b")
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                fcntl.flock(file.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    file.close()
+                    return False
+                time.sleep(_POLL)
+            else:
+                self._file = file
+                return True
+
+    def release(self) -> None:
+        if self._file is not None:
+            self._file.close()  # closing the descriptor releases the lock
+            self._file = None
+
+
+class RedisCache:
+    """Tokens shared through Redis by any number of machines.
+
+    `client` is a `redis.Redis`; give it short socket timeouts (`RedisCache.from_url` does), so
+    that a Redis that hangs costs a warning and a local exchange, not an outage.
+    """
+
+    _DISCARD = (
+        "local v = redis.call('get', KEYS[1]) "
+        "if v and cjson.decode(v)['access_token'] == ARGV[1] then "
+        "return redis.call('del', KEYS[1]) end return 0"
+    )
+    _UNLOCK = (
+        "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end "
+        "return 0"
+    )
+
+    def __init__(self, client: Any, *, prefix: str = "leanix-auth:") -> None:
+        self.client = client
+        self.prefix = prefix
+
+    @classmethod
+    def from_url(
+        cls, url: str, *, timeout: float = 0.5, prefix: str = "leanix-auth:"
+    ) -> RedisCache:
+        import redis
+
+        client = redis.Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout)
+        return cls(client, prefix=prefix)
+
+    def __repr__(self) -> str:
+        return f"RedisCache(prefix={self.prefix!r})"
+
+    def load(self, key: str) -> SharedToken | None:
+        pipe = self.client.pipeline()
+        pipe.get(self.prefix + key)
+        pipe.pttl(self.prefix + key)
+        raw, pttl = pipe.execute()
+        if raw is None or not isinstance(pttl, int) or pttl <= 0:
+            return None
+        try:
+            data = json.loads(raw)
+            return SharedToken(str(data["access_token"]), float(data["lifetime"]), pttl / 1000)
+        except (ValueError, KeyError, TypeError):
+            return None
+
+    def store(self, key: str, token: SharedToken) -> None:
+        payload = json.dumps({"access_token": token.value, "lifetime": token.lifetime})
+        # Redis's own TTL carries the remaining life: it ends before exp, on Redis's clock.
+        self.client.set(self.prefix + key, payload, px=max(int(token.remaining * 1000), 1))
+
+    def discard(self, key: str, value: str) -> None:
+        self.client.eval(self._DISCARD, 1, self.prefix + key, value)
+
+    def lock(self, key: str, ttl: float) -> CacheLock:
+        return _RedisLock(self, self.prefix + key + ":lock", ttl)
+
+
+class _RedisLock:
+    def __init__(self, cache: RedisCache, name: str, ttl: float) -> None:
+        self._cache = cache
+        self._name = name
+        self._ttl_ms = max(int(ttl * 1000), 1)
+        self._token = secrets.token_hex(16)
+
+    def acquire(self, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        client = self._cache.client
+        # The lock lapses by itself after its PX: a holder that died stalls nobody for longer.
+        while not client.set(self._name, self._token, nx=True, px=self._ttl_ms):
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(_POLL * 2)
+        return True
+
+    def release(self) -> None:
+        self._cache.client.eval(RedisCache._UNLOCK, 1, self._name, self._token)
