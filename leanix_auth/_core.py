@@ -248,10 +248,10 @@ def parse_token_response(reply: Reply, sent_at: float, settings: Settings) -> Ac
             "JWT with a numeric 'exp' claim and the answer has no numeric 'expires_in'",
             status=200,
         )
-    if lifetime <= 0:
+    if lifetime < 1:  # exp has whole seconds: under one means expired, or as good as
         raise LeanIXTokenError(
             f"LeanIX token endpoint {url} returned an access token that has already expired "
-            f"({-lifetime:.0f} s ago on the endpoint's clock)",
+            f"(its life on the endpoint's clock: {lifetime:.0f} s)",
             status=200,
         )
     # exp and Date have whole-second resolution: count the lifetime a second short.

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import threading
 import time
 from collections.abc import AsyncGenerator, Generator
 from dataclasses import dataclass
@@ -87,8 +86,6 @@ class LeanIXHttpxAuth(httpx.Auth):
     def _setup(self) -> None:
         self._keeper = TokenKeeper()
         self._audience = Audience(self._settings.origin)
-        self._client: httpx.Client | None = None
-        self._client_lock = threading.Lock()
 
     @property
     def base_url(self) -> str:
@@ -222,11 +219,9 @@ class LeanIXHttpxAuth(httpx.Auth):
             flow.close()
 
     def _send(self, request: ExchangeRequest) -> Reply | Failure:
-        with self._client_lock:
-            if self._client is None:
-                self._client = httpx.Client()  # honours the environment's proxies and CAs
         try:
-            response = self._client.send(_as_httpx(request))
+            with httpx.Client() as client:  # one exchange an hour: honours the environment
+                response = client.send(_as_httpx(request))
         except httpx.ReadTimeout:
             return Failure(f"no answer within {request.timeout:g} s", retryable=False)
         except httpx.TransportError as exc:

@@ -70,7 +70,6 @@ class LeanIXAuth(AuthBase):
     def _setup(self) -> None:
         self._keeper = TokenKeeper()
         self._audience = Audience(self._settings.origin)
-        self._private_session: requests.Session | None = None
 
     @property
     def base_url(self) -> str:
@@ -132,7 +131,14 @@ class LeanIXAuth(AuthBase):
         return second
 
     def _send(self, request: ExchangeRequest) -> Reply | Failure:
-        session = self._session or self._own_session()
+        if self._session is not None:
+            return self._post(self._session, request)
+        # A private session for one exchange an hour: nothing pooled, nothing left open. It still
+        # honours the environment's proxies and CA bundle (trust_env).
+        with requests.Session() as session:
+            return self._post(session, request)
+
+    def _post(self, session: requests.Session, request: ExchangeRequest) -> Reply | Failure:
         try:
             response = session.post(
                 request.url,
@@ -158,12 +164,6 @@ class LeanIXAuth(AuthBase):
                 return Failure(f"the answer broke off ({type(exc).__name__})", retryable=True)
         headers = {key.lower(): value for key, value in response.headers.items()}
         return Reply(response.status_code, headers, body or b"")
-
-    def _own_session(self) -> requests.Session:
-        # A private session still honours the environment's proxies and CA bundle (trust_env).
-        if self._private_session is None:
-            self._private_session = requests.Session()
-        return self._private_session
 
 
 def _rewind(request: requests.PreparedRequest) -> bool:

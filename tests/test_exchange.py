@@ -175,11 +175,11 @@ def test_get_token_gives_the_cached_token(leanix_server: LeanIXServer) -> None:
 
 def test_session_passed_in_carries_the_exchange(leanix_server: LeanIXServer) -> None:
     seen: list[str] = []
-    session = requests.Session()
-    session.hooks["response"].append(lambda r, **_: seen.append(r.url))
-    auth = LeanIXAuth(leanix_server.api_token, base_url=leanix_server.base_url, session=session)
-    session.auth = auth  # the same session as auth and as carrier: no recursion
-    assert session.get(leanix_server.base_url + "/x").status_code == 200
+    with requests.Session() as session:
+        session.hooks["response"].append(lambda r, **_: seen.append(r.url))
+        auth = LeanIXAuth(leanix_server.api_token, base_url=leanix_server.base_url, session=session)
+        session.auth = auth  # the same session as auth and as carrier: no recursion
+        assert session.get(leanix_server.base_url + "/x").status_code == 200
     assert seen == [leanix_server.token_url, leanix_server.base_url + "/x"]
 
 

@@ -66,12 +66,12 @@ def test_a_clock_two_hours_off_still_reuses_one_token_for_its_life(
 def test_requests_refreshes_ahead_in_the_background(
     leanix_server: LeanIXServer, make_caller: Callers
 ) -> None:
-    leanix_server.token_ttl = 5  # counted as 4 s: refresh window from 3 s, mandatory from 3.8 s
+    leanix_server.token_ttl = 7  # counted as 6 s: refresh window from 4.5 s, mandatory from 5.7 s
     call, _ = make_caller("requests", leanix_server)
     assert call(leanix_server.base_url + "/x") == 200
     [old] = leanix_server.issued_tokens
-    leanix_server.token_delay = 0.3
-    time.sleep(3.1)
+    leanix_server.token_delay = 0.8
+    time.sleep(4.6)
     assert call(leanix_server.base_url + "/x") == 200
     # That call went out with the old token while the refresh was still under way.
     assert leanix_server.api_requests[-1].bearer == old

@@ -81,6 +81,8 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_response_only(response.status)
         for name, value in response.headers.items():
             self.send_header(name, value)
+        if self.close_connection:  # the client asked to close: say so, as real servers do
+            self.send_header("Connection", "close")
         self.send_header("Content-Length", str(len(response.body)))
         self.end_headers()
         if self.command != "HEAD":
