@@ -199,7 +199,7 @@ def test_a_killed_lock_holder_stalls_nobody_with_redis(
     holder.communicate()
     leanix_server.token_delay = 0
     [second] = start_workers(leanix_server, 1, ["redis", redis_url], tmp_path)
-    assert finish([second]) == ["200\n"]  # after the lock's PX (2 s × 4 + 2 s) at the most
+    assert finish([second]) == ["200\n"]  # after the lock's PX (2 s x 4 + 2 s) at the most
     assert len(leanix_server.token_requests) == 2
 
 
@@ -239,7 +239,7 @@ def test_a_redis_that_is_down_or_hangs_costs_a_warning_not_the_integration(
 def test_auth_objects_sharing_a_cache_refresh_once_per_lifetime(
     leanix_server: LeanIXServer, tmp_path: Path
 ) -> None:
-    # Eight auth objects stand for eight processes: each has its own memory, only the file is shared.
+    # Eight auth objects stand for eight processes: each has its own memory, they share a file.
     leanix_server.token_ttl = 5  # 4 s counted: refresh window from 3 s
     cache = FileCache(tmp_path / "shared")
     auths = [
