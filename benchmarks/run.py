@@ -472,7 +472,11 @@ def fleet() -> Table:
     for label, shared in [("no shared cache", False), ("FileCache on one directory", True)]:
         with LeanIXServer() as server, tempfile_dir() as directory:
             server.token_delay = 0.2
-            env = {**os.environ, "LEANIX_BASE_URL": server.base_url, "LEANIX_API_TOKEN": server.api_token}
+            env = {
+                **os.environ,
+                "LEANIX_BASE_URL": server.base_url,
+                "LEANIX_API_TOKEN": server.api_token,
+            }
             args = [sys.executable, "-c", FLEET_WORKER, *([directory] if shared else [])]
             started = time.perf_counter()
             processes = [subprocess.Popen(args, env=env) for _ in range(16)]
