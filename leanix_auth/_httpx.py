@@ -22,7 +22,6 @@ from . import _config
 from ._blocking import drive, wait
 from ._core import (
     AccessToken,
-    Audience,
     Background,
     CacheCall,
     ExchangeRequest,
@@ -37,6 +36,7 @@ from ._core import (
     refused,
 )
 from ._errors import LeanIXAuthError
+from ._holder import TokenHolder
 
 
 @dataclass(frozen=True)
@@ -50,7 +50,7 @@ _Effect = httpx.Request | _Fetch | Sleep | Wait | Background | CacheCall
 _Flow = Generator[_Effect, Any, None]
 
 
-class LeanIXHttpxAuth(httpx.Auth):
+class LeanIXHttpxAuth(TokenHolder, httpx.Auth):
     """httpx auth for SAP LeanIX: `httpx.Client(auth=LeanIXHttpxAuth(api_token, subdomain="acme"))`.
 
     Works with `httpx.Client` and `httpx.AsyncClient` (asyncio). Exchanges the API token through
@@ -71,7 +71,7 @@ class LeanIXHttpxAuth(httpx.Auth):
         mandatory_margin: float = 30.0,
         cache: TokenCache | None = None,
     ) -> None:
-        self._settings = _config.resolve(
+        settings = _config.resolve(
             api_token,
             subdomain=subdomain,
             base_url=base_url,
@@ -80,31 +80,7 @@ class LeanIXHttpxAuth(httpx.Auth):
             refresh_margin=refresh_margin,
             mandatory_margin=mandatory_margin,
         )
-        self._cache = cache
-        self._setup()
-
-    def _setup(self) -> None:
-        self._keeper = TokenKeeper()
-        self._audience = Audience(self._settings.origin)
-
-    @property
-    def base_url(self) -> str:
-        return self._settings.base_url
-
-    @property
-    def token_url(self) -> str:
-        return self._settings.token_url
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}(base_url={self._settings.base_url!r})"
-
-    def __getstate__(self) -> dict[str, Any]:
-        return {"settings": self._settings, "cache": self._cache}
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self._settings = state["settings"]
-        self._cache = state["cache"]
-        self._setup()
+        self._hold(settings, cache)
 
     def get_token(self) -> str:
         """A valid access token for clients this library does not wrap. Same cache, same rules;

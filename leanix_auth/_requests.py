@@ -13,16 +13,15 @@ from . import _config
 from ._blocking import drive
 from ._core import (
     AccessToken,
-    Audience,
     ExchangeRequest,
     Failure,
     Reply,
     TokenCache,
     TokenFlow,
-    TokenKeeper,
     obtain,
     refused,
 )
+from ._holder import TokenHolder
 
 MAX_TOKEN_RESPONSE = 1 << 20  # bytes; a token answer is about 2 KB
 
@@ -33,7 +32,7 @@ def _no_auth(request: requests.PreparedRequest) -> requests.PreparedRequest:
     return request
 
 
-class LeanIXAuth(AuthBase):
+class LeanIXAuth(TokenHolder, AuthBase):
     """requests auth for SAP LeanIX: `session.auth = LeanIXAuth(api_token, subdomain="acme")`.
 
     Exchanges the API token for an access token, reuses it while valid, refreshes it ahead of
@@ -54,7 +53,7 @@ class LeanIXAuth(AuthBase):
         session: requests.Session | None = None,
         cache: TokenCache | None = None,
     ) -> None:
-        self._settings = _config.resolve(
+        settings = _config.resolve(
             api_token,
             subdomain=subdomain,
             base_url=base_url,
@@ -64,33 +63,7 @@ class LeanIXAuth(AuthBase):
             mandatory_margin=mandatory_margin,
         )
         self._session = session
-        self._cache = cache
-        self._setup()
-
-    def _setup(self) -> None:
-        self._keeper = TokenKeeper()
-        self._audience = Audience(self._settings.origin)
-
-    @property
-    def base_url(self) -> str:
-        return self._settings.base_url
-
-    @property
-    def token_url(self) -> str:
-        return self._settings.token_url
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}(base_url={self._settings.base_url!r})"
-
-    def __getstate__(self) -> dict[str, Any]:
-        # Settings only: no access token, lock, thread or connection pool travels in a pickle.
-        return {"settings": self._settings, "session": self._session, "cache": self._cache}
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self._settings = state["settings"]
-        self._session = state["session"]
-        self._cache = state["cache"]
-        self._setup()
+        self._hold(settings, cache)
 
     def get_token(self) -> str:
         """A valid access token, for clients this library does not wrap. Same cache, same rules."""

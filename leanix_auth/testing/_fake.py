@@ -18,7 +18,8 @@ from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from email.utils import formatdate
-from typing import Any
+from types import TracebackType
+from typing import Any, TypeVar
 from urllib.parse import parse_qs, urlsplit
 
 from requests.structures import CaseInsensitiveDict
@@ -130,6 +131,9 @@ def make_token(
     return sign({key: value for key, value in merged.items() if value is not None})
 
 
+_Face = TypeVar("_Face", bound="FakeLeanIX")
+
+
 class FakeLeanIX:
     """A LeanIX workspace in a box: token endpoint, API, recordings and controls.
 
@@ -162,6 +166,25 @@ class FakeLeanIX:
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(base_url={self.base_url!r})"
+
+    # A face (live server, in-process mock) starts and stops serving this application.
+
+    def start(self: _Face) -> _Face:
+        return self
+
+    def stop(self) -> None:
+        pass
+
+    def __enter__(self: _Face) -> _Face:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
 
     @property
     def token_url(self) -> str:

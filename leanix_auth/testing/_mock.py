@@ -8,7 +8,6 @@ server and the mock can serve one test together.
 from __future__ import annotations
 
 import re
-from types import TracebackType
 from typing import Any
 
 import httpx
@@ -55,17 +54,6 @@ class LeanIXMock(FakeLeanIX):
             self._responses.stop()
             self._responses.reset()
         self._responses = self._respx = None
-
-    def __enter__(self) -> LeanIXMock:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     def _answer_requests(
         self, request: requests.PreparedRequest

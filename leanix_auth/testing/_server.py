@@ -5,7 +5,6 @@ from __future__ import annotations
 import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
 from typing import Any
 
 from ._fake import FakeLeanIX
@@ -47,17 +46,6 @@ class LeanIXServer(FakeLeanIX):
             self._thread.join()
             self._thread = None
         self._httpd.server_close()
-
-    def __enter__(self) -> LeanIXServer:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
 
 class _Server(ThreadingHTTPServer):
