@@ -18,6 +18,19 @@ if TYPE_CHECKING:
 INSTALL_HINT = 'the leanix fixtures need the testing extra: pip install "leanix-auth[testing]"'
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "leanix(**options): options for the leanix_server and leanix_mock fixtures, e.g. "
+        "subdomain='contoso', token_ttl=60, api_token='...', clock_offset=-7200",
+    )
+
+
+def _options(request: pytest.FixtureRequest) -> dict[str, Any]:
+    marker = request.node.get_closest_marker("leanix")
+    return dict(marker.kwargs) if marker is not None else {}
+
+
 def _testing() -> Any:
     try:
         from leanix_auth import testing
@@ -29,17 +42,20 @@ def _testing() -> Any:
 
 
 @pytest.fixture
-def leanix_server() -> Iterator[LeanIXServer]:
+def leanix_server(request: pytest.FixtureRequest) -> Iterator[LeanIXServer]:
     """A live fake LeanIX on a loopback port: `.base_url`, `.token_url`, `.api_token`."""
-    with _testing().LeanIXServer() as server:
+    options = _options(request)
+    options.pop("subdomain", None)  # a live server is named by its address
+    with _testing().LeanIXServer(**options) as server:
         yield server
 
 
 @pytest.fixture
-def leanix_mock() -> Iterator[LeanIXMock]:
+def leanix_mock(request: pytest.FixtureRequest) -> Iterator[LeanIXMock]:
     """The fake LeanIX answering `https://acme.leanix.net` in-process for requests and httpx:
-    `.subdomain`, `.base_url`, `.api_token`. Other hosts are refused; loopback passes."""
-    with _testing().LeanIXMock() as mock:
+    `.subdomain`, `.base_url`, `.api_token`. Other hosts are refused; loopback passes.
+    `@pytest.mark.leanix(subdomain="contoso")` names another workspace."""
+    with _testing().LeanIXMock(**_options(request)) as mock:
         yield mock
 
 

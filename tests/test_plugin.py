@@ -11,6 +11,7 @@ import asyncio
 
 import httpx
 import jwt
+import pytest
 import requests
 
 from leanix_auth import LeanIXAuth, LeanIXHttpxAuth
@@ -54,6 +55,15 @@ def test_mock_answers_the_real_url_for_requests_and_httpx(leanix_mock):
     assert [r.path for r in leanix_mock.api_requests][-1] == "/x"
 
 
+@pytest.mark.leanix(subdomain="contoso", token_ttl=120, api_token="fixed-for-this-test")
+def test_marker_configures_the_fakes(leanix_mock, leanix_server):
+    assert leanix_mock.base_url == "https://contoso.leanix.net"
+    assert leanix_mock.api_token == leanix_server.api_token == "fixed-for-this-test"
+    auth = LeanIXAuth(leanix_mock.api_token, subdomain="contoso")
+    claims = jwt.decode(auth.get_token(), options={"verify_signature": False})
+    assert 110 < claims["exp"] - leanix_mock.now() <= 120
+
+
 def test_token_factory(leanix_token):
     claims = jwt.decode(leanix_token(region="us"), options={"verify_signature": False})
     assert claims["region"] == "us"
@@ -65,7 +75,7 @@ def test_token_factory(leanix_token):
 def test_a_fresh_suite_gets_the_fixtures_from_the_entry_point(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(test_user=USER_TESTS)
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
-    result.assert_outcomes(passed=4)
+    result.assert_outcomes(passed=5)
 
 
 def test_without_the_testing_extra_a_fixture_says_what_to_install(
