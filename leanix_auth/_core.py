@@ -337,10 +337,10 @@ class Audience:
 
     def __init__(self, origin: str) -> None:
         self.origin = origin
-        self._prefix = origin + "/"
+        self.prefix = origin + "/"
 
     def admits(self, url: str, token: AccessToken | None) -> bool:
-        if url.startswith(self._prefix):
+        if url.startswith(self.prefix):
             return True  # the common case, without parsing the URL
         try:
             origin = origin_of(url)
@@ -374,7 +374,7 @@ class TokenKeeper:
     def __init__(self, clock: Clock = time.monotonic) -> None:
         TokenKeeper._all.add(self)
         self.clock = clock
-        self._token: AccessToken | None = None
+        self.current: AccessToken | None = None  # read without the lock: one attribute load
         self._lock = threading.Lock()
         self._in_flight = False
         self._ticket = 0
@@ -386,13 +386,13 @@ class TokenKeeper:
 
     def fresh_token(self) -> AccessToken | None:
         """The token, if it is before its refresh point: the lock-free path of every request."""
-        token = self._token
+        token = self.current
         if token is not None and self.clock() < token.refresh_at:
             return token
         return None
 
     def valid_token(self) -> AccessToken | None:
-        token = self._token
+        token = self.current
         if token is not None and self.clock() < token.expires_at:
             return token
         return None
@@ -403,9 +403,9 @@ class TokenKeeper:
             return Plan(Action.USE, token)
         with self._lock:
             now = self.clock()
-            token = self._token
+            token = self.current
             if token is not None and now >= token.expires_at:
-                token = self._token = None
+                token = self.current = None
             if token is not None and now < token.refresh_at:
                 return Plan(Action.USE, token)
             if self._in_flight:
@@ -430,7 +430,7 @@ class TokenKeeper:
 
     def store(self, token: AccessToken) -> None:
         with self._lock:
-            self._token = token
+            self.current = token
             self._failures = 0
             self._retry_at = 0.0
             waiters = self._finish(None)
@@ -468,8 +468,8 @@ class TokenKeeper:
         caller has replaced it already: one revocation, one exchange."""
         with self._lock:
             self.refused.append(authorization.removeprefix("Bearer "))
-            if self._token is not None and self._token.authorization == authorization:
-                self._token = None
+            if self.current is not None and self.current.authorization == authorization:
+                self.current = None
 
     def _reset_after_fork(self) -> None:
         # In a forked child no exchange of the parent's is running, and the lock may be held by

@@ -32,7 +32,8 @@ class TokenHolder:
     def __getstate__(self) -> dict[str, Any]:
         # No access token, lock or thread travels in a pickle or a copy: only configuration.
         state = dict(self.__dict__)
-        del state["_keeper"], state["_audience"]
+        for derived in ("_keeper", "_audience", "_prefix", "_clock", "_hook"):
+            state.pop(derived, None)
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:

@@ -11,6 +11,7 @@ from requests.utils import rewind_body
 
 from . import _config
 from ._blocking import drive
+from ._config import Settings
 from ._core import (
     AccessToken,
     ExchangeRequest,
@@ -65,15 +66,27 @@ class LeanIXAuth(TokenHolder, AuthBase):
         self._session = session
         self._hold(settings, cache)
 
+    def _hold(self, settings: Settings, cache: TokenCache | None) -> None:
+        super()._hold(settings, cache)
+        # Bound once, not per request: the hot path below reads them as plain attributes.
+        self._prefix = self._audience.prefix
+        self._clock = self._keeper.clock
+        self._hook = self._retry_on_401
+
     def get_token(self) -> str:
         """A valid access token, for clients this library does not wrap. Same cache, same rules."""
         return self._token().value
 
     def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
-        if not self._audience.admits(request.url or "", self._keeper.valid_token()):
-            return request
-        request.headers["Authorization"] = self._token().authorization
-        request.register_hook("response", self._retry_on_401)  # type: ignore[no-untyped-call]
+        # Every request comes through here. The common case is one prefix test, one clock
+        # read, one header and one hook: the same checks as `fresh_token`, written out.
+        url = request.url or ""
+        if url.startswith(self._prefix) or self._audience.admits(url, self._keeper.valid_token()):
+            token = self._keeper.current
+            if token is None or self._clock() >= token.refresh_at:
+                token = self._token()
+            request.headers["Authorization"] = token.authorization
+            request.hooks["response"].append(self._hook)
         return request
 
     def _token(self) -> AccessToken:
@@ -90,11 +103,12 @@ class LeanIXAuth(TokenHolder, AuthBase):
         sent = request.headers.get("Authorization")
         if response.status_code != 401 or sent is None or not _rewind(request):
             return response
+        # Drain first, so the connection goes back to the pool even if no new token can be had.
+        response.content  # noqa: B018
+        response.close()
         token = self._drive(refused(self._keeper, self._cache, self._settings, sent))
         retry = request.copy()
         retry.headers["Authorization"] = token.authorization
-        response.content  # noqa: B018 - drain, so the connection goes back to the pool
-        response.close()
         extract_cookies_to_jar(retry._cookies, request, response.raw)  # type: ignore[attr-defined,no-untyped-call]
         retry.prepare_cookies(retry._cookies)  # type: ignore[attr-defined]
         # The adapter's send runs no hooks, so the retried response is never retried again.

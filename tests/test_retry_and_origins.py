@@ -8,8 +8,9 @@ from collections.abc import Iterator
 import httpx
 import pytest
 import requests
+from requests.adapters import HTTPAdapter
 
-from leanix_auth import LeanIXAuth, LeanIXHttpxAuth
+from leanix_auth import LeanIXAuth, LeanIXAuthError, LeanIXHttpxAuth
 from leanix_auth.testing import LeanIXServer
 
 from .clients import Callers
@@ -144,3 +145,22 @@ def test_two_api_tokens_never_share_an_access_token(
     assert one.get_token() in leanix_server.issued_tokens
     with pytest.raises(Exception, match="rejected the API token"):
         two.get_token()
+
+
+def test_a_401_whose_new_token_fails_still_frees_its_connection(
+    leanix_server: LeanIXServer,
+) -> None:
+    url = leanix_server.base_url + "/x"
+    with requests.Session() as session:
+        session.auth = LeanIXAuth(leanix_server.api_token, base_url=leanix_server.base_url)
+        session.get(url)
+        adapter = session.get_adapter(url)
+        assert isinstance(adapter, HTTPAdapter)
+        leanix_server.revoke_tokens()
+        leanix_server.add("POST", "/services/mtm/v1/oauth2/token", body=b"down for maintenance")
+        with pytest.raises(LeanIXAuthError, match="not with JSON"):
+            session.get(url)
+        session.get(url, auth=lambda r: r)  # no auth: just another request on the same pool
+        pools = adapter.poolmanager.pools._container.values()
+        # The 401's connection was drained and reused: still one connection made.
+        assert sum(pool.num_connections for pool in pools) == 1
