@@ -29,12 +29,12 @@ class TokenHolder:
     def __repr__(self) -> str:
         return f"{type(self).__name__}(base_url={self._settings.base_url!r})"
 
+    # What a pickle or a copy carries: configuration only. No access token, lock or thread;
+    # everything else is derived again by `_hold`.
+    _configuration = ("_settings", "_cache", "_session")
+
     def __getstate__(self) -> dict[str, Any]:
-        # No access token, lock or thread travels in a pickle or a copy: only configuration.
-        state = dict(self.__dict__)
-        for derived in ("_keeper", "_audience", "_prefix", "_clock", "_hook"):
-            state.pop(derived, None)
-        return state
+        return {k: v for k, v in self.__dict__.items() if k in self._configuration}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)

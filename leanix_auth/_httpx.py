@@ -20,6 +20,7 @@ import httpx
 
 from . import _config
 from ._blocking import drive, wait
+from ._config import Settings
 from ._core import (
     AccessToken,
     Background,
@@ -82,6 +83,11 @@ class LeanIXHttpxAuth(TokenHolder, httpx.Auth):
         )
         self._hold(settings, cache)
 
+    def _hold(self, settings: Settings, cache: TokenCache | None) -> None:
+        super()._hold(settings, cache)
+        origin = httpx.URL(settings.origin)
+        self._raw_host, self._scheme, self._port = origin.raw_host, origin.scheme, origin.port
+
     def get_token(self) -> str:
         """A valid access token for clients this library does not wrap. Same cache, same rules;
         an exchange, when one is due, goes through a private httpx.Client."""
@@ -101,7 +107,14 @@ class LeanIXHttpxAuth(TokenHolder, httpx.Auth):
     def sync_auth_flow(
         self, request: httpx.Request
     ) -> Generator[httpx.Request, httpx.Response, None]:
-        flow = self._flow(request)
+        token = self._fresh_token_for(request)
+        response = None
+        if token is not None:  # the common case, kept free of the inner flow's machinery
+            request.headers["Authorization"] = token.authorization
+            response = yield request
+            if response.status_code != 401:
+                return
+        flow = self._flow(request, token, response)
         answer: object = None
         try:
             while True:
@@ -130,7 +143,14 @@ class LeanIXHttpxAuth(TokenHolder, httpx.Auth):
     async def async_auth_flow(
         self, request: httpx.Request
     ) -> AsyncGenerator[httpx.Request, httpx.Response]:
-        flow = self._flow(request)
+        token = self._fresh_token_for(request)
+        response = None
+        if token is not None:  # the common case, as in sync_auth_flow
+            request.headers["Authorization"] = token.authorization
+            response = yield request
+            if response.status_code != 401:
+                return
+        flow = self._flow(request, token, response)
         answer: object = None
         try:
             while True:
@@ -156,15 +176,31 @@ class LeanIXHttpxAuth(TokenHolder, httpx.Auth):
         finally:
             flow.close()
 
-    def _flow(self, request: httpx.Request) -> _Flow:
-        if not self._audience.admits(str(request.url), self._keeper.valid_token()):
-            yield request
-            return
-        token = self._keeper.fresh_token()
-        if token is None:
-            token = yield from self._run(obtain(self._keeper, self._settings, self._cache))
-        request.headers["Authorization"] = token.authorization
-        response = yield request
+    def _fresh_token_for(self, request: httpx.Request) -> AccessToken | None:
+        """The token for a request to the workspace's own origin while it is fresh; else None,
+        and `_flow` sorts it out. Compares URL parts: str(url) costs a microsecond."""
+        url = request.url
+        if url.raw_host == self._raw_host and url.scheme == self._scheme and url.port == self._port:
+            return self._keeper.fresh_token()
+        return None
+
+    def _flow(
+        self,
+        request: httpx.Request,
+        token: AccessToken | None = None,
+        response: httpx.Response | None = None,
+    ) -> _Flow:
+        """Everything past the fast path: other origins, getting a token, and a 401 (when
+        `token` and its `response` come in from the fast path)."""
+        if token is None or response is None:
+            if not self._audience.admits(str(request.url), self._keeper.valid_token()):
+                yield request
+                return
+            token = self._keeper.fresh_token()
+            if token is None:
+                token = yield from self._run(obtain(self._keeper, self._settings, self._cache))
+            request.headers["Authorization"] = token.authorization
+            response = yield request
         if response.status_code != 401 or not _replayable(request):
             return
         if response.request.headers.get("Authorization") != token.authorization:
