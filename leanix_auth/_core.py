@@ -1,6 +1,6 @@
 """The token logic, shared by every adapter and free of I/O.
 
-Three pieces:
+Four pieces, in this order below:
 
 * `exchange()` is a generator that describes one token exchange with its retries: it yields an
   `ExchangeRequest` (send it, send back a `Reply` or a `Failure`) or a `Sleep`, and returns an
@@ -11,6 +11,9 @@ Three pieces:
 * `TokenKeeper` decides, per request, whether to use the token in hand, refresh it ahead of
   expiry (one caller, while the others go on with the valid token), wait for an exchange already
   under way, or exchange now. Its lock guards only its own fields and is never held across I/O.
+  `obtain()` turns its plan into effects (`Wait`, `Background`) for the adapters to carry out.
+* `TokenCache` and `shared_exchange()`: the same rules across processes and machines, with the
+  cache's I/O yielded as `CacheCall` effects so that async adapters can run it off the loop.
 """
 
 from __future__ import annotations
