@@ -126,7 +126,19 @@ def _token(args: argparse.Namespace) -> int:
     # A process that ends at once cannot refresh in the background: refresh here if it is due,
     # under the cache's lock, so that parallel calls still make one exchange.
     flow = settle(auth._keeper, auth._settings, cache, ahead=True)
-    print(auth._drive(flow).value)
+    try:
+        value = auth._drive(flow).value
+    except LeanIXAuthError as error:
+        if cached is None:
+            raise
+        # As in the library: a failed refresh never drops a token that is still valid.
+        print(
+            f"{PROG}: warning: refresh failed, the cached token stays valid for "
+            f"{cached.remaining:.0f} s: {error}",
+            file=sys.stderr,
+        )
+        value = cached.value
+    print(value)
     return 0
 
 

@@ -7,6 +7,7 @@ import signal
 import stat
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -145,3 +146,23 @@ def test_token_flags_name_the_workspace(leanix_server: LeanIXServer, tmp_path: P
     env = user_env(tmp_path, LEANIX_API_TOKEN=leanix_server.api_token)
     result = run("token", "--base-url", leanix_server.base_url, "--no-cache", env=env)
     assert result.stdout.strip() == leanix_server.issued_tokens[0]
+
+
+def test_a_failed_refresh_prints_the_cached_token_while_it_is_valid(
+    leanix_server: LeanIXServer, tmp_path: Path
+) -> None:
+    leanix_server.token_ttl = 7  # 6 s counted: the CLI refreshes from 4.5 s on
+    env = user_env(
+        tmp_path, LEANIX_BASE_URL=leanix_server.base_url, LEANIX_API_TOKEN=leanix_server.api_token
+    )
+    first = run("token", env=env).stdout
+    time.sleep(4.6)
+    leanix_server.fail_token_requests(401, times=5)  # the endpoint now refuses
+    refreshed = run("token", env=env)
+    assert refreshed.returncode == 0
+    assert refreshed.stdout == first
+    [warning] = refreshed.stderr.splitlines()
+    assert warning.startswith("leanix-auth: warning: refresh failed, the cached token stays valid")
+    assert len(leanix_server.token_requests) == 2
+    time.sleep(1.5)  # now it has expired: no token is left to give
+    assert run("token", env=env).returncode == 1
