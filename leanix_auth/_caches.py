@@ -145,6 +145,9 @@ class FileCache:
 
     def _ensure_directory(self) -> None:
         self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        info = self.directory.stat()
+        if info.st_mode & 0o077 and (not hasattr(os, "getuid") or info.st_uid == os.getuid()):
+            self.directory.chmod(0o700)  # made by hand or by an older tool: close it
 
 
 def _private(info: os.stat_result) -> bool:

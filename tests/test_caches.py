@@ -293,3 +293,17 @@ def test_a_shared_token_outside_the_mandatory_window_is_used_as_it_is(
     later = LeanIXAuth(leanix_server.api_token, base_url=leanix_server.base_url, cache=cache)
     assert later.get_token() == token
     assert len(leanix_server.token_requests) == 1
+
+
+def test_a_file_cache_closes_a_directory_others_could_read(
+    leanix_server: LeanIXServer, tmp_path: Path
+) -> None:
+    directory = tmp_path / "shared"
+    directory.mkdir(mode=0o755)
+    directory.chmod(0o755)
+    auth = LeanIXAuth(
+        leanix_server.api_token, base_url=leanix_server.base_url, cache=FileCache(directory)
+    )
+    auth.get_token()
+    assert directory.stat().st_mode & 0o777 == 0o700
+    assert all(entry.stat().st_mode & 0o777 == 0o600 for entry in directory.iterdir())
