@@ -116,7 +116,7 @@ def _token(args: argparse.Namespace) -> int:
     )
     cache = None if args.no_cache else FileCache()
     cached = cache.load(settings.cache_key) if cache is not None else None
-    if cached is not None and cached.remaining > min(300, cached.lifetime / 4):
+    if cached is not None and cached.remaining > settings.refresh_lead(cached.lifetime):
         print(cached.value)  # before its refresh-ahead point: a hit imports no HTTP client
         return 0
     from ._core import settle

@@ -37,6 +37,14 @@ class Settings:
     refresh_margin: float
     mandatory_margin: float
 
+    def refresh_lead(self, lifetime: float) -> float:
+        """Seconds before expiry that one caller starts a refresh: at most a quarter of life."""
+        return min(self.refresh_margin, lifetime * 0.25)
+
+    def mandatory_lead(self, lifetime: float) -> float:
+        """Seconds before expiry that callers wait for a new token: at most 5 % of life."""
+        return min(self.mandatory_margin, lifetime * 0.05)
+
     @property
     def cache_key(self) -> str:
         """Names this workspace and API token in a shared cache, without revealing the token."""

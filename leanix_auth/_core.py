@@ -268,8 +268,8 @@ def _token(
     return AccessToken(
         value=value,
         expires_at=expires_at,
-        refresh_at=expires_at - min(settings.refresh_margin, lifetime * 0.25),
-        mandatory_at=expires_at - min(settings.mandatory_margin, lifetime * 0.05),
+        refresh_at=expires_at - settings.refresh_lead(lifetime),
+        mandatory_at=expires_at - settings.mandatory_lead(lifetime),
         lifetime=lifetime,
         claims=claims,
         instance_origin=_instance_origin(claims),
