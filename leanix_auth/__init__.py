@@ -15,13 +15,14 @@ from ._errors import LeanIXAuthError, LeanIXConfigError, LeanIXCredentialsError,
 
 if TYPE_CHECKING:
     from ._caches import FileCache, MemoryCache, RedisCache
-    from ._core import TokenCache
     from ._httpx import LeanIXHttpxAuth
     from ._requests import LeanIXAuth
+    from ._shared import CacheLock, SharedToken, TokenCache
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "CacheLock",
     "FileCache",
     "LeanIXAuth",
     "LeanIXAuthError",
@@ -31,13 +32,16 @@ __all__ = [
     "LeanIXTokenError",
     "MemoryCache",
     "RedisCache",
+    "SharedToken",
     "TokenCache",
 ]
 
 _LAZY = {
     "LeanIXAuth": "._requests",
     "LeanIXHttpxAuth": "._httpx",
-    "TokenCache": "._core",
+    "TokenCache": "._shared",
+    "SharedToken": "._shared",
+    "CacheLock": "._shared",
     "MemoryCache": "._caches",
     "FileCache": "._caches",
     "RedisCache": "._caches",

@@ -7,8 +7,7 @@ import threading
 import time
 from collections.abc import Callable
 
-from ._core import (
-    AccessToken,
+from ._effects import (
     Background,
     CacheCall,
     ExchangeRequest,
@@ -16,10 +15,12 @@ from ._core import (
     Reply,
     Sleep,
     TokenFlow,
-    TokenKeeper,
     Wait,
+    unknown,
 )
 from ._errors import LeanIXAuthError
+from ._exchange import AccessToken
+from ._keeper import TokenKeeper
 
 Send = Callable[[ExchangeRequest], Reply | Failure]
 
@@ -43,17 +44,18 @@ def drive(flow: TokenFlow, keeper: TokenKeeper, send: Send, *, detach: bool = Tr
             answer = wait(keeper, effect.ticket)
         elif isinstance(effect, CacheCall):
             answer = effect.call()
-        elif isinstance(effect, Background) and detach:
-            thread = threading.Thread(
-                target=_drive_quietly,
-                args=(effect.flow, keeper, send),
-                name="leanix-auth-refresh",
-                daemon=True,
-            )
-            thread.start()
-            answer = True
+        elif isinstance(effect, Background):
+            answer = detach and _detach(effect.flow, keeper, send)
         else:
-            answer = False
+            raise unknown(effect)
+
+
+def _detach(flow: TokenFlow, keeper: TokenKeeper, send: Send) -> bool:
+    thread = threading.Thread(
+        target=_drive_quietly, args=(flow, keeper, send), name="leanix-auth-refresh", daemon=True
+    )
+    thread.start()
+    return True
 
 
 def _drive_quietly(flow: TokenFlow, keeper: TokenKeeper, send: Send) -> None:

@@ -6,7 +6,7 @@
 * `RedisCache`: machines share tokens through Redis: its TTL carries the remaining life, and
   `SET NX PX` is the lock.
 
-Each implements `TokenCache` from the core. None ever holds the API token: keys carry a hash.
+Each implements the `TokenCache` protocol. None ever holds the API token: keys carry a hash.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 from typing import IO, Any
 
-from ._core import CacheLock, SharedToken
+from ._shared import CacheLock, SharedToken
 
 _POLL = 0.02  # seconds between looks at a lock held elsewhere
 
@@ -57,19 +57,7 @@ class MemoryCache:
 
     def lock(self, key: str, ttl: float) -> CacheLock:
         with self._guard:
-            lock = self._locks.setdefault(key, threading.Lock())
-        return _ThreadLock(lock)
-
-
-class _ThreadLock:
-    def __init__(self, lock: threading.Lock) -> None:
-        self._lock = lock
-
-    def acquire(self, timeout: float) -> bool:
-        return self._lock.acquire(timeout=timeout)
-
-    def release(self) -> None:
-        self._lock.release()
+            return self._locks.setdefault(key, threading.Lock())
 
 
 def default_directory() -> Path:
@@ -125,7 +113,7 @@ class FileCache:
 
     def discard(self, key: str, value: str) -> None:
         lock = self.lock(key, 0)
-        if not lock.acquire(0):
+        if not lock.acquire(timeout=0):
             return  # someone is exchanging right now: what they store will be newer anyway
         try:
             current = self.load(key)

@@ -16,6 +16,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+from ._config import DEFAULT_TIMEOUT
 from ._errors import LeanIXAuthError
 
 PROG = "leanix-auth"
@@ -63,7 +64,9 @@ def _parser() -> argparse.ArgumentParser:
     where.add_argument("--subdomain", help="workspace subdomain: acme for acme.leanix.net")
     where.add_argument("--base-url", help="workspace URL, for hosts outside *.leanix.net")
     token.add_argument("--token-url", help="token endpoint, if not the workspace's own")
-    token.add_argument("--timeout", type=float, default=10.0, help="seconds per attempt (10)")
+    token.add_argument(
+        "--timeout", type=float, default=DEFAULT_TIMEOUT, help="seconds per attempt (10)"
+    )
     token.add_argument(
         "--no-cache", action="store_true", help="always exchange; read and write no cache"
     )
@@ -110,24 +113,33 @@ def _token(args: argparse.Namespace) -> int:
     from . import _config
     from ._caches import FileCache
 
-    where = {"subdomain": args.subdomain, "base_url": args.base_url, "token_url": args.token_url}
     settings = _config.resolve(
-        None, **where, timeout=args.timeout, refresh_margin=300.0, mandatory_margin=30.0
+        None,
+        subdomain=args.subdomain,
+        base_url=args.base_url,
+        token_url=args.token_url,
+        timeout=args.timeout,
+        refresh_margin=_config.DEFAULT_REFRESH_MARGIN,
+        mandatory_margin=_config.DEFAULT_MANDATORY_MARGIN,
     )
     cache = None if args.no_cache else FileCache()
     cached = cache.load(settings.cache_key) if cache is not None else None
     if cached is not None and cached.remaining > settings.refresh_lead(cached.lifetime):
         print(cached.value)  # before its refresh-ahead point: a hit imports no HTTP client
         return 0
-    from ._core import settle
     from ._requests import LeanIXAuth
 
-    auth = LeanIXAuth(**where, timeout=args.timeout, cache=cache)
-    # A process that ends at once cannot refresh in the background: refresh here if it is due,
-    # under the cache's lock, so that parallel calls still make one exchange.
-    flow = settle(auth._keeper, auth._settings, cache, ahead=True)
+    auth = LeanIXAuth(
+        settings.api_token,
+        base_url=settings.base_url,
+        token_url=settings.token_url,
+        timeout=settings.timeout,
+        cache=cache,
+    )
+    # A process that ends at once cannot refresh in the background: refresh here, under the
+    # cache's lock, so that parallel calls still make one exchange.
     try:
-        value = auth._drive(flow).value
+        value = auth.refresh()
     except LeanIXAuthError as error:
         if cached is None:
             raise

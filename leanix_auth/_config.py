@@ -19,6 +19,12 @@ from urllib.parse import SplitResult, urlsplit
 from ._errors import LeanIXConfigError
 
 TOKEN_PATH = "/services/mtm/v1/oauth2/token"
+# The defaults, stated once for both adapters and the CLI (botocore's advisory and mandatory
+# refresh windows): seconds per exchange attempt, and how long before expiry one caller starts a
+# refresh while the others go on (advisory) and all callers wait for it (mandatory).
+DEFAULT_TIMEOUT = 10.0
+DEFAULT_REFRESH_MARGIN = 300.0
+DEFAULT_MANDATORY_MARGIN = 30.0
 _DNS_LABEL = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?", re.IGNORECASE)
 _HOST = re.compile(r"[a-z0-9.-]+|[0-9a-f:.]+", re.IGNORECASE)
 _PRINTABLE_ASCII = re.compile(r"[\x21-\x7e]+")
@@ -184,6 +190,23 @@ def origin_of(url: str, *, what: str = "URL") -> str:
     return f"{parts.scheme}://{host}:{port}"
 
 
+class BearerScope:
+    """The origins that may receive the bearer: the configured one, and the token's instanceUrl."""
+
+    def __init__(self, origin: str) -> None:
+        self.origin = origin
+        self.prefix = origin + "/"
+
+    def admits(self, url: str, instance_origin: str | None) -> bool:
+        if url.startswith(self.prefix):
+            return True  # the common case, without parsing the URL
+        try:
+            origin = origin_of(url)
+        except LeanIXConfigError:
+            return False
+        return origin == self.origin or (instance_origin is not None and origin == instance_origin)
+
+
 def is_loopback(host: str) -> bool:
     host = host.strip("[]").lower()
     if host == "localhost":
@@ -195,20 +218,20 @@ def is_loopback(host: str) -> bool:
 
 
 def _positive(value: object, what: str) -> float:
-    number = _number(value, what)
+    number = _seconds(value, what)
     if number <= 0:
         raise LeanIXConfigError(f"{what} must be a positive number of seconds, got {value!r}")
     return number
 
 
 def _non_negative(value: object, what: str) -> float:
-    number = _number(value, what)
+    number = _seconds(value, what)
     if number < 0:
         raise LeanIXConfigError(f"{what} must be zero or more seconds, got {value!r}")
     return number
 
 
-def _number(value: object, what: str) -> float:
+def _seconds(value: object, what: str) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
         raise LeanIXConfigError(f"{what} must be a finite number of seconds, got {value!r}")
     return float(value)

@@ -1,22 +1,31 @@
-"""What both adapters hold: settings, a keeper, an audience and a cache; pickled as settings."""
+"""What both adapters hold (settings, a keeper, a bearer scope, a cache) and what they share:
+`get_token()`, `refresh()`, the repr, and pickles that carry configuration only."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
-from ._config import Settings
-from ._core import Audience, TokenCache, TokenKeeper
+from ._blocking import drive
+from ._config import BearerScope, Settings
+from ._effects import ExchangeRequest, Failure, Reply, TokenFlow
+from ._exchange import AccessToken
+from ._keeper import TokenKeeper, obtain, renew
+from ._shared import TokenCache
 
 
 class TokenHolder:
     _settings: Settings
     _cache: TokenCache | None
 
+    # What a pickle or a copy carries: configuration only. No access token, lock or thread;
+    # everything else is derived again by `_hold`. Adapters add their own configuration.
+    _configuration: ClassVar[tuple[str, ...]] = ("_settings", "_cache")
+
     def _hold(self, settings: Settings, cache: TokenCache | None) -> None:
         self._settings = settings
         self._cache = cache
         self._keeper = TokenKeeper()
-        self._audience = Audience(settings.origin)
+        self._scope = BearerScope(settings.origin)
 
     @property
     def base_url(self) -> str:
@@ -26,12 +35,32 @@ class TokenHolder:
     def token_url(self) -> str:
         return self._settings.token_url
 
+    def _admits(self, url: str) -> bool:
+        """May `url` receive the bearer? The workspace's origin, or the token's instanceUrl."""
+        token = self._keeper.valid_token()
+        return self._scope.admits(url, token.instance_origin if token is not None else None)
+
+    def get_token(self) -> str:
+        """A valid access token, for clients this library does not wrap. Same cache, same rules;
+        an exchange, when one is due, blocks this caller."""
+        token = self._keeper.fresh_token()
+        if token is None:
+            token = self._drive(obtain(self._keeper, self._settings, self._cache))
+        return token.value
+
+    def refresh(self) -> str:
+        """Get a new access token now, whatever the one in hand, and return it; callers that ask
+        together share one exchange. Raises `LeanIXTokenError` if none can be had."""
+        return self._drive(renew(self._keeper, self._settings, self._cache)).value
+
+    def _drive(self, flow: TokenFlow) -> AccessToken:
+        return drive(flow, self._keeper, self._send)
+
+    def _send(self, request: ExchangeRequest) -> Reply | Failure:
+        raise NotImplementedError  # each adapter posts with its own HTTP client
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}(base_url={self._settings.base_url!r})"
-
-    # What a pickle or a copy carries: configuration only. No access token, lock or thread;
-    # everything else is derived again by `_hold`.
-    _configuration = ("_settings", "_cache", "_session")
 
     def __getstate__(self) -> dict[str, Any]:
         return {k: v for k, v in self.__dict__.items() if k in self._configuration}

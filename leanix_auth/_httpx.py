@@ -19,25 +19,24 @@ from typing import Any
 import httpx
 
 from . import _config
-from ._blocking import drive, wait
-from ._config import Settings
-from ._core import (
-    AccessToken,
+from ._blocking import wait
+from ._config import DEFAULT_MANDATORY_MARGIN, DEFAULT_REFRESH_MARGIN, DEFAULT_TIMEOUT, Settings
+from ._effects import (
     Background,
     CacheCall,
     ExchangeRequest,
     Failure,
     Reply,
     Sleep,
-    TokenCache,
     TokenFlow,
-    TokenKeeper,
     Wait,
-    obtain,
-    refused,
+    unknown,
 )
 from ._errors import LeanIXAuthError
+from ._exchange import AccessToken
 from ._holder import TokenHolder
+from ._keeper import TokenKeeper, obtain, replace_refused
+from ._shared import TokenCache
 
 
 @dataclass(frozen=True)
@@ -67,9 +66,9 @@ class LeanIXHttpxAuth(TokenHolder, httpx.Auth):
         subdomain: str | None = None,
         base_url: str | None = None,
         token_url: str | None = None,
-        timeout: float = 10.0,
-        refresh_margin: float = 300.0,
-        mandatory_margin: float = 30.0,
+        timeout: float = DEFAULT_TIMEOUT,
+        refresh_margin: float = DEFAULT_REFRESH_MARGIN,
+        mandatory_margin: float = DEFAULT_MANDATORY_MARGIN,
         cache: TokenCache | None = None,
     ) -> None:
         settings = _config.resolve(
@@ -87,15 +86,6 @@ class LeanIXHttpxAuth(TokenHolder, httpx.Auth):
         super()._hold(settings, cache)
         origin = httpx.URL(settings.origin)
         self._raw_host, self._scheme, self._port = origin.raw_host, origin.scheme, origin.port
-
-    def get_token(self) -> str:
-        """A valid access token for clients this library does not wrap. Same cache, same rules;
-        an exchange, when one is due, goes through a private httpx.Client."""
-        token = self._keeper.fresh_token()
-        if token is None:
-            flow = obtain(self._keeper, self._settings, self._cache)
-            token = drive(flow, self._keeper, self._send)
-        return token.value
 
     async def aget_token(self) -> str:
         """`get_token()` for async code: an exchange, when due, runs in a worker thread."""
@@ -135,8 +125,10 @@ class LeanIXHttpxAuth(TokenHolder, httpx.Auth):
                     answer = wait(self._keeper, effect.ticket)
                 elif isinstance(effect, CacheCall):
                     answer = effect.call()
-                else:
+                elif isinstance(effect, Background):
                     answer = False  # a refresh cannot leave this flow: run it here
+                else:
+                    raise unknown(effect)
         finally:
             flow.close()
 
@@ -171,8 +163,10 @@ class LeanIXHttpxAuth(TokenHolder, httpx.Auth):
                     answer = await _wait_async(self._keeper, effect.ticket)
                 elif isinstance(effect, CacheCall):
                     answer = await asyncio.to_thread(effect.call)  # cache I/O off the loop
-                else:
+                elif isinstance(effect, Background):
                     answer = False
+                else:
+                    raise unknown(effect)
         finally:
             flow.close()
 
@@ -193,7 +187,7 @@ class LeanIXHttpxAuth(TokenHolder, httpx.Auth):
         """Everything past the fast path: other origins, getting a token, and a 401 (when
         `token` and its `response` come in from the fast path)."""
         if token is None or response is None:
-            if not self._audience.admits(str(request.url), self._keeper.valid_token()):
+            if not self._admits(str(request.url)):
                 yield request
                 return
             token = self._keeper.fresh_token()
@@ -207,7 +201,7 @@ class LeanIXHttpxAuth(TokenHolder, httpx.Auth):
             return  # a redirect took the request elsewhere, without our bearer: not our 401
         # Resend even if the exchange brought the same token: httpx returns the last response
         # the flow saw, and that must be the API's answer, not the exchange's.
-        retry = refused(self._keeper, self._cache, self._settings, token.authorization)
+        retry = replace_refused(self._keeper, self._settings, self._cache, token.authorization)
         fresh = yield from self._run(retry)
         request.headers["Authorization"] = fresh.authorization
         yield request
@@ -269,13 +263,13 @@ async def _wait_async(keeper: TokenKeeper, ticket: int) -> LeanIXAuthError | Non
     loop = asyncio.get_running_loop()
     future: asyncio.Future[LeanIXAuthError | None] = loop.create_future()
 
-    def settle(error: LeanIXAuthError | None) -> None:
+    def resolve(error: LeanIXAuthError | None) -> None:
         if not future.done():
             future.set_result(error)
 
     def wake(error: LeanIXAuthError | None) -> None:
         with contextlib.suppress(RuntimeError):  # that loop has closed: nobody is left to wake
-            loop.call_soon_threadsafe(settle, error)
+            loop.call_soon_threadsafe(resolve, error)
 
     keeper.wait(ticket, wake)
     return await future

@@ -10,19 +10,12 @@ from requests.cookies import extract_cookies_to_jar
 from requests.utils import rewind_body
 
 from . import _config
-from ._blocking import drive
-from ._config import Settings
-from ._core import (
-    AccessToken,
-    ExchangeRequest,
-    Failure,
-    Reply,
-    TokenCache,
-    TokenFlow,
-    obtain,
-    refused,
-)
+from ._config import DEFAULT_MANDATORY_MARGIN, DEFAULT_REFRESH_MARGIN, DEFAULT_TIMEOUT, Settings
+from ._effects import ExchangeRequest, Failure, Reply
+from ._exchange import AccessToken
 from ._holder import TokenHolder
+from ._keeper import obtain, replace_refused
+from ._shared import TokenCache
 
 MAX_TOKEN_RESPONSE = 1 << 20  # bytes; a token answer is about 2 KB
 
@@ -48,9 +41,9 @@ class LeanIXAuth(TokenHolder, AuthBase):
         subdomain: str | None = None,
         base_url: str | None = None,
         token_url: str | None = None,
-        timeout: float = 10.0,
-        refresh_margin: float = 300.0,
-        mandatory_margin: float = 30.0,
+        timeout: float = DEFAULT_TIMEOUT,
+        refresh_margin: float = DEFAULT_REFRESH_MARGIN,
+        mandatory_margin: float = DEFAULT_MANDATORY_MARGIN,
         session: requests.Session | None = None,
         cache: TokenCache | None = None,
     ) -> None:
@@ -66,22 +59,20 @@ class LeanIXAuth(TokenHolder, AuthBase):
         self._session = session
         self._hold(settings, cache)
 
+    _configuration = (*TokenHolder._configuration, "_session")
+
     def _hold(self, settings: Settings, cache: TokenCache | None) -> None:
         super()._hold(settings, cache)
         # Bound once, not per request: the hot path below reads them as plain attributes.
-        self._prefix = self._audience.prefix
+        self._prefix = self._scope.prefix
         self._clock = self._keeper.clock
         self._hook = self._retry_on_401
-
-    def get_token(self) -> str:
-        """A valid access token, for clients this library does not wrap. Same cache, same rules."""
-        return self._token().value
 
     def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
         # Every request comes through here. The common case is one prefix test, one clock
         # read, one header and one hook: the same checks as `fresh_token`, written out.
         url = request.url or ""
-        if url.startswith(self._prefix) or self._audience.admits(url, self._keeper.valid_token()):
+        if url.startswith(self._prefix) or self._admits(url):
             token = self._keeper.current
             if token is None or self._clock() >= token.refresh_at:
                 token = self._token()
@@ -95,9 +86,6 @@ class LeanIXAuth(TokenHolder, AuthBase):
             return token
         return self._drive(obtain(self._keeper, self._settings, self._cache))
 
-    def _drive(self, flow: TokenFlow) -> AccessToken:
-        return drive(flow, self._keeper, self._send)
-
     def _retry_on_401(self, response: requests.Response, **kwargs: Any) -> requests.Response:
         request = response.request
         sent = request.headers.get("Authorization")
@@ -106,7 +94,7 @@ class LeanIXAuth(TokenHolder, AuthBase):
         # Drain first, so the connection goes back to the pool even if no new token can be had.
         response.content  # noqa: B018
         response.close()
-        token = self._drive(refused(self._keeper, self._cache, self._settings, sent))
+        token = self._drive(replace_refused(self._keeper, self._settings, self._cache, sent))
         retry = request.copy()
         retry.headers["Authorization"] = token.authorization
         extract_cookies_to_jar(retry._cookies, request, response.raw)  # type: ignore[attr-defined,no-untyped-call]

@@ -20,13 +20,15 @@ import pytest
 import requests
 
 from leanix_auth import (
+    CacheLock,
     FileCache,
     LeanIXAuth,
     LeanIXHttpxAuth,
     MemoryCache,
     RedisCache,
+    SharedToken,
+    TokenCache,
 )
-from leanix_auth._core import CacheLock, SharedToken
 from leanix_auth.testing import LeanIXServer
 
 WORKER = str(Path(__file__).with_name("cache_worker.py"))
@@ -307,3 +309,42 @@ def test_a_file_cache_closes_a_directory_others_could_read(
     auth.get_token()
     assert directory.stat().st_mode & 0o777 == 0o700
     assert all(entry.stat().st_mode & 0o777 == 0o600 for entry in directory.iterdir())
+
+
+class DictCache:
+    """A custom cache built from the public protocol only, as a user would write one."""
+
+    def __init__(self) -> None:
+        self.tokens: dict[str, SharedToken] = {}
+        self.locks: dict[str, threading.Lock] = {}
+
+    def load(self, key: str) -> SharedToken | None:
+        return self.tokens.get(key)
+
+    def store(self, key: str, token: SharedToken) -> None:
+        self.tokens[key] = token
+
+    def discard(self, key: str, value: str) -> None:
+        if key in self.tokens and self.tokens[key].value == value:
+            del self.tokens[key]
+
+    def lock(self, key: str, ttl: float) -> CacheLock:
+        return self.locks.setdefault(key, threading.Lock())
+
+
+def test_a_custom_cache_from_the_public_protocol_shares_one_token(
+    leanix_server: LeanIXServer,
+) -> None:
+    cache: TokenCache = DictCache()
+    one = LeanIXAuth(leanix_server.api_token, base_url=leanix_server.base_url, cache=cache)
+    two = LeanIXHttpxAuth(leanix_server.api_token, base_url=leanix_server.base_url, cache=cache)
+    assert one.get_token() == two.get_token()
+    assert len(leanix_server.token_requests) == 1
+    leanix_server.revoke_tokens()
+    with requests.Session() as session:
+        session.auth = one
+        assert session.get(leanix_server.base_url + "/x").status_code == 200
+    old = one.get_token()
+    assert two.refresh() == old  # the token `one` stored after the 401 is new to `two`
+    assert one.refresh() != old  # but not to `one`, which holds it: a forced refresh exchanges
+    assert len(leanix_server.token_requests) == 3

@@ -163,16 +163,6 @@ def test_read_timeout_is_not_retried(leanix_server: LeanIXServer) -> None:
     assert len(leanix_server.token_requests) == 1
 
 
-def test_get_token_gives_the_cached_token(leanix_server: LeanIXServer) -> None:
-    auth = LeanIXAuth(leanix_server.api_token, base_url=leanix_server.base_url)
-    hauth = LeanIXHttpxAuth(leanix_server.api_token, base_url=leanix_server.base_url)
-    first = auth.get_token()
-    assert auth.get_token() == first
-    assert hauth.get_token() == hauth.get_token() != first  # each auth object has its own
-    assert len(leanix_server.token_requests) == 2
-    assert set(leanix_server.issued_tokens) == {first, hauth.get_token()}
-
-
 def test_session_passed_in_carries_the_exchange(leanix_server: LeanIXServer) -> None:
     seen: list[str] = []
     with requests.Session() as session:

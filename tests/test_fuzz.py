@@ -18,16 +18,8 @@ from hypothesis import strategies as st
 
 from leanix_auth import LeanIXAuth, LeanIXAuthError, LeanIXConfigError, LeanIXHttpxAuth
 from leanix_auth._config import is_loopback, resolve
-from leanix_auth._core import (
-    ATTEMPTS,
-    MAX_RETRY_AFTER,
-    ExchangeRequest,
-    Failure,
-    Reply,
-    Sleep,
-    exchange,
-    parse_token_response,
-)
+from leanix_auth._effects import ExchangeRequest, Failure, Reply, Sleep
+from leanix_auth._exchange import ATTEMPTS, MAX_RETRY_AFTER, exchange, parse_token_response
 from leanix_auth.testing import LeanIXMock, make_token
 
 

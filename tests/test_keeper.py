@@ -1,85 +1,17 @@
-"""The refresh rules of the core, on a clock the test moves by hand.
+"""The refresh rules of `TokenKeeper`, on a clock the test moves by hand.
 
-`TokenKeeper` and `parse_token_response` are plain code without I/O, so their windows and
-margins are checked here to the millisecond; the adapters' tests check the same rules end to end
-over real sockets with short-lived tokens.
+The keeper is plain code without I/O, so its windows and margins are checked here to the
+millisecond; the adapters' tests check the same rules end to end over real sockets.
 """
 
 from __future__ import annotations
 
-import json
-import time
-from email.utils import formatdate
-
-import pytest
-
 from leanix_auth import LeanIXTokenError
-from leanix_auth._config import Settings, resolve
-from leanix_auth._core import AccessToken, Action, Reply, TokenKeeper, parse_token_response
+from leanix_auth._exchange import AccessToken, parse_token_response
+from leanix_auth._keeper import Action, TokenKeeper
 from leanix_auth.testing import make_token
 
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-def settings(refresh: float = 300, mandatory: float = 30) -> Settings:
-    return resolve(
-        "t",
-        subdomain="acme",
-        base_url=None,
-        token_url=None,
-        timeout=10,
-        refresh_margin=refresh,
-        mandatory_margin=mandatory,
-        environ={},
-    )
-
-
-def answer(value: str, date: float | None = None) -> Reply:
-    headers = {} if date is None else {"date": formatdate(date, usegmt=True)}
-    return Reply(200, headers, json.dumps({"access_token": value, "expires_in": 3599}).encode())
-
-
-@pytest.mark.parametrize("skew", [-7200, 0, 7200])
-def test_lifetime_is_exp_minus_date_whatever_our_clock_says(skew: int) -> None:
-    server_now = int(time.time()) + skew  # the endpoint's clock, hours off ours
-    token = parse_token_response(
-        answer(make_token(exp=server_now + 3600), server_now), 50.0, settings()
-    )
-    assert token.lifetime == 3599  # one second short for whole-second resolution
-    assert token.expires_at == 50.0 + 3599  # counted on the monotonic clock from the send
-    assert token.refresh_at == token.expires_at - 300
-    assert token.mandatory_at == token.expires_at - 30
-
-
-def test_iat_wins_over_the_date_header() -> None:
-    value = make_token(ttl=600, iat=0, exp=1800)  # a 30-minute token issued at the epoch
-    token = parse_token_response(answer(value, date=10**9), 0.0, settings())
-    assert token.lifetime == 1799
-
-
-def test_margins_are_capped_by_lifetime() -> None:
-    value = make_token(iat=0, exp=101)
-    token = parse_token_response(answer(value), 0.0, settings())
-    assert token.lifetime == 100
-    assert token.refresh_at == 75  # 25 % of the lifetime, not 300 s
-    assert token.mandatory_at == 95  # 5 %, not 30 s
-
-
-def test_one_second_short_but_never_more_than_half() -> None:
-    value = make_token(iat=0, exp=1)
-    assert parse_token_response(answer(value), 0.0, settings()).lifetime == 0.5
-
-
-def test_expired_on_arrival_is_an_error() -> None:
-    value = make_token(iat=100, exp=100)
-    with pytest.raises(LeanIXTokenError, match="already expired"):
-        parse_token_response(answer(value), 0.0, settings())
+from .tokens import Clock, answer, settings
 
 
 def keeper_with(clock: Clock, lifetime: int = 100) -> tuple[TokenKeeper, AccessToken]:

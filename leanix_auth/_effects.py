@@ -1,0 +1,81 @@
+"""The effects the core yields and the adapters carry out: the whole vocabulary between them.
+
+A core flow is a generator. It yields one of these, the adapter does what it says with its own
+HTTP client, clock and threads, and sends back the answer named in each docstring. So the rules
+live once, in plain code, and each adapter is a loop over this short list.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Generator, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ._exchange import AccessToken
+
+
+@dataclass(frozen=True)
+class ExchangeRequest:
+    """POST this to the token endpoint; send back a `Reply`, or a `Failure` if none came."""
+
+    url: str
+    headers: Mapping[str, str] = field(repr=False)
+    body: bytes
+    timeout: float
+
+
+@dataclass(frozen=True)
+class Reply:
+    status: int
+    headers: Mapping[str, str]  # keys in lower case
+    body: bytes = field(repr=False)
+
+
+@dataclass(frozen=True)
+class Failure:
+    """The endpoint did not answer. `retryable` is False for a read timeout: the endpoint may be
+    working on it, and a second request would only queue behind the first."""
+
+    description: str
+    retryable: bool
+
+
+@dataclass(frozen=True)
+class Sleep:
+    """Pause this caller for `seconds`; send back None."""
+
+    seconds: float
+
+
+@dataclass(frozen=True)
+class Wait:
+    """Wait until exchange `ticket` ends; send back its error, or None if it succeeded."""
+
+    ticket: int
+
+
+@dataclass(frozen=True)
+class Background:
+    """Run `flow` without holding up this caller if you can (a thread) and send back True; if you
+    cannot, send back False and the caller runs it itself."""
+
+    flow: TokenFlow
+
+
+@dataclass(frozen=True)
+class CacheCall:
+    """Call `call` (blocking I/O on a shared token cache) and send back what it returns. Async
+    adapters run it in a worker thread, so a cache never blocks an event loop."""
+
+    call: Callable[[], Any]
+
+
+Effect = ExchangeRequest | Sleep | Wait | Background | CacheCall
+ExchangeFlow = Generator[ExchangeRequest | Sleep, "Reply | Failure | None", "AccessToken"]
+TokenFlow = Generator[Effect, Any, "AccessToken"]
+
+
+def unknown(effect: object) -> TypeError:
+    """What an adapter raises for an effect it does not know: a bug, never to be skipped."""
+    return TypeError(f"leanix-auth: no adapter handles the effect {effect!r}")

@@ -1,0 +1,270 @@
+"""One token exchange, as the wire protocol defines it: no state, no I/O.
+
+`exchange()` is a generator that describes one exchange with its retries: it yields an
+`ExchangeRequest` (send it, send back a `Reply` or a `Failure`) or a `Sleep`, and returns an
+`AccessToken`. Adapters drive it with whatever HTTP client they wrap, like httpx drives an auth
+flow, so the retry and parsing rules exist once. `parse_token_response()` reads the endpoint's
+answer and works out when the token expires, on the server's clock (the client's wall clock may
+be hours off) carried over to our monotonic one.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import random
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+from ._config import Settings, is_loopback, origin_of
+from ._effects import ExchangeFlow, ExchangeRequest, Failure, Reply, Sleep
+from ._errors import LeanIXConfigError, LeanIXCredentialsError, LeanIXTokenError
+
+logger = logging.getLogger("leanix_auth")
+
+Clock = Callable[[], float]
+
+ATTEMPTS = 4  # one try and three retries of a 429, a 5xx or a failed connection
+MAX_RETRY_AFTER = 20.0  # seconds we honour of a Retry-After before giving up on that attempt
+HEADER_SAFE = frozenset(chr(c) for c in range(0x21, 0x7F))
+
+
+@dataclass(frozen=True, eq=False)
+class AccessToken:
+    """An access token and the moments, on the monotonic clock, that matter for it."""
+
+    value: str = field(repr=False)
+    expires_at: float
+    refresh_at: float
+    mandatory_at: float
+    lifetime: float
+    claims: Mapping[str, Any] = field(repr=False)
+    instance_origin: str | None
+    authorization: str = field(repr=False)  # "Bearer …", built once rather than per request
+
+
+def exchange_budget(settings: Settings) -> float:
+    """How long one exchange may take, retries included: how long others wait for it."""
+    return settings.timeout * ATTEMPTS + 2.0
+
+
+def exchange(settings: Settings, clock: Clock = time.monotonic) -> ExchangeFlow:
+    request = ExchangeRequest(
+        url=settings.token_url,
+        headers={
+            "Authorization": settings.basic_credentials,
+            "Content-Type": "application/x-www-form-urlencoded",
+            "Accept": "application/json",
+            # One exchange an hour gains nothing from keep-alive; an idle pooled socket costs.
+            "Connection": "close",
+        },
+        body=b"grant_type=client_credentials",
+        timeout=settings.timeout,
+    )
+    for attempt in range(1, ATTEMPTS + 1):
+        sent_at = clock()
+        answer = yield request
+        if isinstance(answer, Reply) and answer.status == 200:
+            return parse_token_response(answer, sent_at, settings)
+        error, delay = _judge(answer, attempt, settings)
+        if delay is None or attempt == ATTEMPTS:
+            raise error
+        logger.info("LeanIX token exchange failed, retrying in %.1f s: %s", delay, error)
+        yield Sleep(delay)
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _judge(
+    answer: Reply | Failure | None, attempt: int, settings: Settings
+) -> tuple[LeanIXTokenError, float | None]:
+    """The error this answer means, and how long to wait before retrying (None: do not retry)."""
+    url = settings.token_url
+    if not isinstance(answer, Reply):
+        if answer is None:
+            return LeanIXTokenError(f"token exchange with {url} was interrupted"), None
+        text = f"LeanIX token endpoint {url} could not be reached: {answer.description}"
+        return LeanIXTokenError(text), _backoff(attempt) if answer.retryable else None
+    status = answer.status
+    detail = _describe(answer, settings)
+    if status in (400, 401):
+        text = (
+            f"LeanIX rejected the API token (HTTP {status} from {url}{detail}); check "
+            "LEANIX_API_TOKEN and that the Technical User still exists in this workspace"
+        )
+        return LeanIXCredentialsError(text, status=status), None
+    if 300 <= status < 400:
+        where = _safe_origin(answer.headers.get("location", ""))
+        text = (
+            f"LeanIX token endpoint {url} redirected (HTTP {status}) to {where}; leanix-auth "
+            "does not follow redirects with the API token: set token_url to the final address"
+        )
+        return LeanIXTokenError(text, status=status), None
+    text = f"LeanIX token endpoint {url} answered HTTP {status}{detail}"
+    error = LeanIXTokenError(text, status=status)
+    if status == 429 or status >= 500:
+        retry_after = _retry_after(answer.headers.get("retry-after"))
+        return error, _backoff(attempt) if retry_after is None else retry_after
+    return error, None
+
+
+def _backoff(attempt: int) -> float:
+    # Jitter keeps a fleet of clients that failed together from retrying together.
+    return 0.25 * 2.0 ** (attempt - 1) * random.uniform(0.5, 1.0)
+
+
+def _retry_after(value: str | None) -> float | None:
+    """Seconds to wait from a Retry-After of either form (seconds, or an HTTP date)."""
+    if value is None:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        moment = _http_date(value)
+        if moment is None:
+            return None
+        seconds = moment - time.time()
+    if not math.isfinite(seconds):
+        return None
+    return min(max(seconds, 0.0), MAX_RETRY_AFTER)
+
+
+def _http_date(value: str | None) -> float | None:
+    if not value:
+        return None
+    try:
+        return parsedate_to_datetime(value).timestamp()
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+
+
+def _describe(reply: Reply, settings: Settings) -> str:
+    """LeanIX's own explanation from an error body, if it has one, made safe to print."""
+    try:
+        body = json.loads(reply.body)
+    except ValueError:
+        return ""
+    if not isinstance(body, dict):
+        return ""
+    words = [body.get(key) for key in ("error", "error_description", "message")]
+    text = ": ".join(w for w in words if isinstance(w, str) and w)[:300]
+    text = text.replace(settings.api_token, "***")
+    text = "".join(c if c.isprintable() else "?" for c in text)
+    return f": {text}" if text else ""
+
+
+def _safe_origin(url: str) -> str:
+    try:
+        return origin_of(url) if url else "an unnamed location"
+    except LeanIXConfigError:
+        return "an unparseable location"
+
+
+def parse_token_response(reply: Reply, sent_at: float, settings: Settings) -> AccessToken:
+    """Read a 200 from the token endpoint. `sent_at` is the monotonic time the request left."""
+    url = settings.token_url
+    try:
+        body = json.loads(reply.body)
+    except ValueError:
+        raise LeanIXTokenError(
+            f"LeanIX token endpoint {url} answered 200 but not with JSON "
+            f"({len(reply.body)} bytes, content-type {reply.headers.get('content-type')!r})",
+            status=200,
+        ) from None
+    value = body.get("access_token") if isinstance(body, dict) else None
+    if not isinstance(value, str) or not value:
+        raise LeanIXTokenError(
+            f"LeanIX token endpoint {url} answered 200 without a string 'access_token'",
+            status=200,
+        )
+    if not HEADER_SAFE.issuperset(value):
+        raise LeanIXTokenError(
+            f"LeanIX token endpoint {url} returned an access token with characters that cannot "
+            "go into an HTTP header",
+            status=200,
+        )
+    claims = claims_of(value)
+    lifetime = _server_lifetime(claims, body, reply.headers)
+    if lifetime is None:
+        raise LeanIXTokenError(
+            f"LeanIX token endpoint {url} returned a token whose lifetime is unknown: it is not a "
+            "JWT with a numeric 'exp' claim and the answer has no numeric 'expires_in'",
+            status=200,
+        )
+    if lifetime < 1:  # exp has whole seconds: under one means expired, or as good as
+        raise LeanIXTokenError(
+            f"LeanIX token endpoint {url} returned an access token that has already expired "
+            f"(its life on the endpoint's clock: {lifetime:.0f} s)",
+            status=200,
+        )
+    # exp and Date have whole-second resolution: count the lifetime a second short.
+    lifetime -= min(1.0, lifetime / 2)
+    return access_token(value, claims, lifetime, sent_at + lifetime, settings)
+
+
+def access_token(
+    value: str, claims: Mapping[str, Any], lifetime: float, expires_at: float, settings: Settings
+) -> AccessToken:
+    return AccessToken(
+        value=value,
+        expires_at=expires_at,
+        refresh_at=expires_at - settings.refresh_lead(lifetime),
+        mandatory_at=expires_at - settings.mandatory_lead(lifetime),
+        lifetime=lifetime,
+        claims=claims,
+        instance_origin=_instance_origin(claims),
+        authorization="Bearer " + value,
+    )
+
+
+def claims_of(value: str) -> dict[str, Any]:
+    """The JWT's claims, unverified (we are its bearer, not its audience); {} if not a JWT."""
+    import jwt  # deferred: PyJWT is needed only once a token arrives
+
+    try:
+        claims = jwt.decode(value, options={"verify_signature": False})
+    except jwt.PyJWTError:
+        return {}
+    return claims if isinstance(claims, dict) else {}
+
+
+def _finite_or_none(value: object) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    try:
+        number = float(value)
+    except OverflowError:  # an int beyond any float: no real expiry
+        return None
+    return number if math.isfinite(number) else None
+
+
+def _server_lifetime(
+    claims: Mapping[str, Any], body: Mapping[str, Any], headers: Mapping[str, str]
+) -> float | None:
+    """Seconds the token has left, measured on the server's clock where we can."""
+    exp = _finite_or_none(claims.get("exp"))
+    if exp is None:
+        return _finite_or_none(body.get("expires_in"))
+    issued = _finite_or_none(claims.get("iat"))
+    if issued is None:
+        issued = _http_date(headers.get("date"))
+    if issued is None:
+        issued = time.time()  # no server clock to read: our own is all there is
+    return exp - issued
+
+
+def _instance_origin(claims: Mapping[str, Any]) -> str | None:
+    url = claims.get("instanceUrl")
+    if not isinstance(url, str):
+        return None
+    try:
+        origin = origin_of(url)
+    except LeanIXConfigError:
+        return None
+    scheme, _, host = origin.partition("://")
+    if scheme == "https" or (scheme == "http" and is_loopback(host.rsplit(":", 1)[0])):
+        return origin
+    return None

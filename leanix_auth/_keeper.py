@@ -1,0 +1,264 @@
+"""Who exchanges when: the token in hand, refresh ahead of expiry, single flight, 401s.
+
+`TokenKeeper` decides, per request, whether to use the token in hand, refresh it ahead of expiry
+(one caller, while the others go on with the valid token), wait for an exchange already under
+way, or exchange now. Its lock guards only its own fields and is never held across I/O. The flows
+below (`obtain`, `renew`, `replace_refused`) turn its plans into effects for the adapters.
+"""
+
+from __future__ import annotations
+
+import copy
+import enum
+import logging
+import os
+import threading
+import time
+import weakref
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import ClassVar
+
+from ._config import Settings
+from ._effects import Background, CacheCall, TokenFlow, Wait
+from ._errors import LeanIXAuthError, LeanIXTokenError
+from ._exchange import AccessToken, Clock, exchange
+from ._shared import TokenCache, guarded, shared_exchange
+
+logger = logging.getLogger("leanix_auth")
+
+FAILED_REFRESH_BACKOFF = (1.0, 60.0)  # first and longest pause after a failed refresh ahead
+
+
+class Action(enum.Enum):
+    USE = "use the token in hand"
+    REFRESH = "use the token in hand and refresh it: this caller was chosen to"
+    EXCHANGE = "exchange now and wait for it: this caller was chosen to"
+    WAIT = "wait for the exchange under way"
+
+
+@dataclass(frozen=True)
+class Plan:
+    action: Action
+    token: AccessToken | None
+    ticket: int = 0  # with WAIT: the exchange to wait for
+
+
+Waiter = Callable[[LeanIXAuthError | None], None]
+
+
+class TokenKeeper:
+    """Holds the current token and decides who exchanges, for any number of threads or tasks."""
+
+    _all: ClassVar[weakref.WeakSet[TokenKeeper]] = weakref.WeakSet()
+
+    def __init__(self, clock: Clock = time.monotonic) -> None:
+        TokenKeeper._all.add(self)
+        self.clock = clock
+        self.current: AccessToken | None = None  # read without the lock: one attribute load
+        self._lock = threading.Lock()
+        self._in_flight = False
+        self._ticket = 0
+        self._waiters: list[Waiter] = []
+        self._last_error: LeanIXAuthError | None = None
+        self._retry_at = 0.0
+        self._failures = 0
+        # Token values the API answered 401: never used again, even if a cache offers them.
+        self.refused_values: deque[str] = deque(maxlen=4)
+
+    def fresh_token(self) -> AccessToken | None:
+        """The token, if it is before its refresh point: the lock-free path of every request."""
+        token = self.current
+        if token is not None and self.clock() < token.refresh_at:
+            return token
+        return None
+
+    def valid_token(self) -> AccessToken | None:
+        token = self.current
+        if token is not None and self.clock() < token.expires_at:
+            return token
+        return None
+
+    def plan(self) -> Plan:
+        token = self.fresh_token()
+        if token is not None:
+            return Plan(Action.USE, token)
+        with self._lock:
+            now = self.clock()
+            token = self.current
+            if token is not None and now >= token.expires_at:
+                token = self.current = None
+            if token is not None and now < token.refresh_at:
+                return Plan(Action.USE, token)
+            if self._in_flight:
+                if token is not None and now < token.mandatory_at:
+                    return Plan(Action.USE, token)
+                return Plan(Action.WAIT, token, self._ticket)
+            if token is not None and now < self._retry_at:
+                return Plan(Action.USE, token)  # a refresh failed lately: back off, token is good
+            self._in_flight = True
+            if token is not None and now < token.mandatory_at:
+                return Plan(Action.REFRESH, token)
+            return Plan(Action.EXCHANGE, token)
+
+    def claim(self) -> int | None:
+        """Claim the next exchange for this caller (None), whatever the token in hand; or, if
+        one is under way, the ticket to wait for."""
+        with self._lock:
+            if self._in_flight:
+                return self._ticket
+            self._in_flight = True
+            return None
+
+    def wait(self, ticket: int, waiter: Waiter) -> None:
+        """Call `waiter` when exchange `ticket` ends (at once if it has), with its error if any."""
+        with self._lock:
+            if ticket == self._ticket and self._in_flight:
+                self._waiters.append(waiter)
+                return
+            error = self._last_error
+        waiter(error)
+
+    def store(self, token: AccessToken) -> None:
+        with self._lock:
+            self.current = token
+            self._failures = 0
+            self._retry_at = 0.0
+            waiters = self._finish(None)
+        for waiter in waiters:
+            waiter(None)
+        logger.debug("LeanIX access token stored, valid for %.0f s", token.lifetime)
+
+    def failed(self, error: LeanIXAuthError) -> AccessToken | None:
+        """Record a failed exchange. Returns the token still worth using, if there is one."""
+        with self._lock:
+            self._failures += 1
+            low, high = FAILED_REFRESH_BACKOFF
+            self._retry_at = self.clock() + min(low * 2 ** (self._failures - 1), high)
+            waiters = self._finish(error)
+        for waiter in waiters:
+            waiter(error)
+        token = self.valid_token()
+        if token is not None:
+            logger.warning(
+                "LeanIX token refresh failed; the current token stays in use for %.0f s more: %s",
+                token.expires_at - self.clock(),
+                error,
+            )
+        return token
+
+    def _finish(self, error: LeanIXAuthError | None) -> list[Waiter]:
+        self._in_flight = False
+        self._ticket += 1
+        self._last_error = error
+        waiters, self._waiters = self._waiters, []
+        return waiters
+
+    def discard(self, authorization: str) -> None:
+        """Forget the token sent as `authorization` after the API refused it, unless another
+        caller has replaced it already: one revocation, one exchange."""
+        with self._lock:
+            self.refused_values.append(authorization.removeprefix("Bearer "))
+            if self.current is not None and self.current.authorization == authorization:
+                self.current = None
+
+    def _reset_after_fork(self) -> None:
+        # In a forked child no exchange of the parent's is running, and the lock may be held by
+        # a thread that does not exist here: start clean, keeping the token.
+        self._lock = threading.Lock()
+        self._in_flight = False
+        self._waiters = []
+
+    @classmethod
+    def _reset_all_after_fork(cls) -> None:
+        for keeper in list(cls._all):
+            keeper._reset_after_fork()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=TokenKeeper._reset_all_after_fork)
+
+
+def obtain(keeper: TokenKeeper, settings: Settings, cache: TokenCache | None = None) -> TokenFlow:
+    """A token for one request: the one in hand, or one this caller or another exchanges. A
+    failed exchange never drops a token that is still valid."""
+    while True:
+        plan = keeper.plan()
+        if plan.action is Action.USE and plan.token is not None:
+            return plan.token
+        if plan.action is Action.WAIT:
+            error = yield Wait(plan.ticket)
+            if error is None:
+                continue
+            token = keeper.valid_token()
+            if token is None:
+                raise copy_error(error)
+            return token
+        flow = settle(keeper, settings, cache, ahead=plan.action is Action.REFRESH)
+        if plan.action is Action.REFRESH and plan.token is not None:
+            detached = yield Background(flow)
+            if detached:
+                return plan.token
+        try:
+            return (yield from flow)
+        except LeanIXAuthError:
+            token = keeper.valid_token()
+            if token is None:
+                raise
+            return token
+
+
+def renew(keeper: TokenKeeper, settings: Settings, cache: TokenCache | None = None) -> TokenFlow:
+    """A new token now, whatever the one in hand: callers that ask together share one exchange.
+    With a shared cache, a token another process stored that is before its refresh point counts
+    as new. A failure raises, even while the old token is valid."""
+    while True:
+        ticket = keeper.claim()
+        if ticket is None:
+            return (yield from settle(keeper, settings, cache, ahead=True))
+        error = yield Wait(ticket)
+        if error is not None:
+            raise copy_error(error)
+        token = keeper.valid_token()
+        if token is not None:
+            return token
+
+
+def replace_refused(
+    keeper: TokenKeeper, settings: Settings, cache: TokenCache | None, authorization: str
+) -> TokenFlow:
+    """The API answered 401 to `authorization` ("Bearer …"): forget that token here and, if it is
+    still the shared one, in the cache; then a token for the resend."""
+    keeper.discard(authorization)
+    if cache is not None:
+        value = authorization.removeprefix("Bearer ")
+        yield CacheCall(guarded(lambda: cache.discard(settings.cache_key, value), None))
+    return (yield from obtain(keeper, settings, cache))
+
+
+def settle(
+    keeper: TokenKeeper, settings: Settings, cache: TokenCache | None = None, *, ahead: bool
+) -> TokenFlow:
+    """Run the exchange this caller claimed, and tell the keeper how it went."""
+    try:
+        if cache is None:
+            token = yield from exchange(settings, keeper.clock)
+        else:
+            token = yield from shared_exchange(keeper, settings, cache, ahead=ahead)
+    except LeanIXAuthError as error:
+        keeper.failed(error)
+        raise
+    except BaseException:
+        # Cancelled, interrupted or closed mid-exchange: waiters must not wait forever.
+        keeper.failed(LeanIXTokenError(f"token exchange with {settings.token_url} was cancelled"))
+        raise
+    keeper.store(token)
+    return token
+
+
+def copy_error(error: LeanIXAuthError) -> LeanIXAuthError:
+    """A fresh copy to raise in one more thread, so tracebacks do not pile onto one instance."""
+    clone = copy.copy(error)
+    clone.__traceback__ = None
+    return clone

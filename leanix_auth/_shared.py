@@ -1,0 +1,122 @@
+"""One token for many processes and machines: the `TokenCache` protocol and the exchange that
+goes through it. The cache's I/O is yielded as `CacheCall` effects, so that async adapters run it
+off the event loop; a broken cache costs a warning, never a request.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Generator
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol
+
+from ._config import Settings
+from ._effects import CacheCall, Effect, TokenFlow
+from ._exchange import AccessToken, access_token, claims_of, exchange, exchange_budget
+
+if TYPE_CHECKING:
+    from ._keeper import TokenKeeper
+
+logger = logging.getLogger("leanix_auth")
+
+
+@dataclass(frozen=True)
+class SharedToken:
+    """A token as a cache holds it. `remaining` is counted by the cache's own clock (Redis's TTL,
+    or one machine's clock for files), so no reader trusts its own wall clock across machines."""
+
+    value: str = field(repr=False)
+    lifetime: float
+    remaining: float
+
+
+class CacheLock(Protocol):
+    """A lock across processes. `threading.Lock` is one, for a cache inside one process."""
+
+    def acquire(self, *, timeout: float) -> bool:
+        """Wait up to `timeout` seconds for the lock; False if another holder kept it."""
+
+    def release(self) -> None: ...
+
+
+class TokenCache(Protocol):
+    """Where processes share tokens. Keys are derived from the token URL and a hash of the API
+    token (`Settings.cache_key`), never the token itself."""
+
+    def load(self, key: str) -> SharedToken | None: ...
+
+    def store(self, key: str, token: SharedToken) -> None: ...
+
+    def discard(self, key: str, value: str) -> None:
+        """Forget the token for `key` if it is still `value` (a newer one stays)."""
+
+    def lock(self, key: str, ttl: float) -> CacheLock:
+        """A lock for single flight across processes; it lapses after `ttl` seconds if its holder
+        dies without releasing it."""
+
+
+def shared_exchange(
+    keeper: TokenKeeper, settings: Settings, cache: TokenCache, *, ahead: bool
+) -> TokenFlow:
+    """An exchange for everyone who shares `cache`: take a token another process stored if it
+    will do; else take the lock, look again, and only then exchange and store."""
+    key = settings.cache_key
+    token = yield from _adopt(keeper, settings, cache, ahead=ahead)
+    if token is not None:
+        return token
+    budget = exchange_budget(settings)
+    lock: CacheLock | None = yield CacheCall(guarded(lambda: cache.lock(key, budget), None))
+    held = False
+    if lock is not None:
+        held = bool((yield CacheCall(guarded(lambda: lock.acquire(timeout=budget), False))))
+    try:
+        token = (yield from _adopt(keeper, settings, cache, ahead=ahead)) if held else None
+        if token is None:
+            token = yield from exchange(settings, keeper.clock)
+            shared = SharedToken(token.value, token.lifetime, token.expires_at - keeper.clock())
+            yield CacheCall(guarded(lambda: cache.store(key, shared), None))
+    except BaseException:
+        if lock is not None and held:  # we may be closing and unable to yield: release here
+            guarded(lock.release, None)()
+        raise
+    if lock is not None and held:
+        yield CacheCall(guarded(lock.release, None))
+    return token
+
+
+def _adopt(
+    keeper: TokenKeeper, settings: Settings, cache: TokenCache, *, ahead: bool
+) -> Generator[Effect, Any, AccessToken | None]:
+    """The cache's token, if it is good enough: before its refresh window when we are refreshing
+    ahead, before its mandatory window when we have none; never one the API refused, nor the
+    one in hand (whoever asks for a new token wants another)."""
+    shared = yield CacheCall(guarded(lambda: cache.load(settings.cache_key), None))
+    if not isinstance(shared, SharedToken) or shared.value in keeper.refused_values:
+        return None
+    held = keeper.current
+    if held is not None and held.value == shared.value:
+        return None
+    now = keeper.clock()
+    token = access_token(
+        shared.value, claims_of(shared.value), shared.lifetime, now + shared.remaining, settings
+    )
+    if now < (token.refresh_at if ahead else token.mandatory_at):
+        return token
+    return None
+
+
+def guarded(call: Callable[[], Any], fallback: Any) -> Callable[[], Any]:
+    """`call`, but a broken cache only costs a warning: the integration goes on without it."""
+
+    def run() -> Any:
+        try:
+            return call()
+        except Exception as error:
+            logger.warning(
+                "token cache unavailable, going on without it: %s: %s",
+                type(error).__name__,
+                str(error)[:200],
+            )
+            return fallback
+
+    return run

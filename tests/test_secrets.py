@@ -1,0 +1,59 @@
+"""The API token and access tokens never appear in logs, reprs or errors, on any path."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import pytest
+
+from leanix_auth import LeanIXAuth, LeanIXAuthError
+from leanix_auth.testing import LeanIXServer
+
+from .clients import Callers
+
+
+def secrets_of(server: LeanIXServer) -> list[str]:
+    """The API token and every access token, each also as the 40-character prefix a log might
+    cut it to."""
+    whole = [server.api_token, *server.issued_tokens]
+    return whole + [s[:40] for s in whole if len(s) > 40]
+
+
+def assert_nothing_secret(texts: list[str], server: LeanIXServer) -> None:
+    for secret in secrets_of(server):
+        for text in texts:
+            assert secret not in text
+
+
+def test_no_secret_in_logs_reprs_or_errors_on_any_path(
+    kind: str, leanix_server: LeanIXServer, make_caller: Callers, all_logs: list[logging.LogRecord]
+) -> None:
+    leanix_server.token_ttl = 5
+    call, auth = make_caller(kind, leanix_server)
+    texts = [repr(auth), str(auth)]
+    assert call(leanix_server.base_url + "/x") == 200  # a good exchange
+    leanix_server.revoke_tokens()
+    assert call(leanix_server.base_url + "/x") == 200  # a 401 and a retry
+    leanix_server.fail_token_requests(503, times=1)
+    time.sleep(3.1)
+    assert call(leanix_server.base_url + "/x") == 200  # a refresh ahead, failed once, retried
+    leanix_server.add("POST", "/services/mtm/v1/oauth2/token", body=leanix_server.api_token)
+    leanix_server.revoke_tokens()
+    with pytest.raises(LeanIXAuthError) as broken:  # a 200 that is not JSON but is a secret
+        call(leanix_server.base_url + "/x")
+    wrong, _ = make_caller(kind, leanix_server, api_token="wrong-" + leanix_server.api_token)
+    with pytest.raises(LeanIXAuthError) as refused:
+        wrong(leanix_server.base_url + "/x")
+    texts += [repr(broken.value), str(broken.value), repr(refused.value), str(refused.value)]
+    texts += [record.getMessage() for record in all_logs]
+    texts += [repr(record.args) for record in all_logs]
+    assert any("leanix_auth" in r.name for r in all_logs)  # our own logging ran
+    assert_nothing_secret(texts, leanix_server)
+
+
+def test_settings_and_tokens_keep_secrets_out_of_repr(leanix_server: LeanIXServer) -> None:
+    auth = LeanIXAuth(leanix_server.api_token, base_url=leanix_server.base_url)
+    auth.get_token()
+    texts = [repr(vars(auth)), repr(auth._settings), repr(auth._keeper.valid_token())]
+    assert_nothing_secret(texts, leanix_server)
