@@ -29,25 +29,29 @@ def drive(flow: TokenFlow, keeper: TokenKeeper, send: Send, *, detach: bool = Tr
     """Run `flow` to its end. With `detach`, a refresh ahead of expiry runs in a daemon thread so
     that no caller waits for it while the token in hand is still good."""
     answer: object = None
-    while True:
-        try:
-            effect = flow.send(answer)
-        except StopIteration as stop:
-            token: AccessToken = stop.value
-            return token
-        if isinstance(effect, ExchangeRequest):
-            answer = send(effect)
-        elif isinstance(effect, Sleep):
-            time.sleep(effect.seconds)
-            answer = None
-        elif isinstance(effect, Wait):
-            answer = wait(keeper, effect.ticket)
-        elif isinstance(effect, CacheCall):
-            answer = effect.call()
-        elif isinstance(effect, Background):
-            answer = detach and _detach(effect.flow, keeper, send)
-        else:
-            raise unknown(effect)
+    with contextlib.closing(flow):  # interrupted (Ctrl-C): the exchange is abandoned, not left
+        while True:
+            try:
+                effect = flow.send(answer)
+            except StopIteration as stop:
+                token: AccessToken = stop.value
+                return token
+            answer = _carry_out(effect, keeper, send, detach)
+
+
+def _carry_out(effect: object, keeper: TokenKeeper, send: Send, detach: bool) -> object:
+    if isinstance(effect, ExchangeRequest):
+        return send(effect)
+    if isinstance(effect, Sleep):
+        time.sleep(effect.seconds)
+        return None
+    if isinstance(effect, Wait):
+        return wait(keeper, effect)
+    if isinstance(effect, CacheCall):
+        return effect.call()
+    if isinstance(effect, Background):
+        return detach and _detach(effect.flow, keeper, send)
+    raise unknown(effect)
 
 
 def _detach(flow: TokenFlow, keeper: TokenKeeper, send: Send) -> bool:
@@ -64,7 +68,7 @@ def _drive_quietly(flow: TokenFlow, keeper: TokenKeeper, send: Send) -> None:
         drive(flow, keeper, send, detach=False)
 
 
-def wait(keeper: TokenKeeper, ticket: int) -> LeanIXAuthError | None:
+def wait(keeper: TokenKeeper, effect: Wait) -> LeanIXAuthError | TimeoutError | None:
     done = threading.Event()
     outcome: list[LeanIXAuthError | None] = []
 
@@ -72,6 +76,7 @@ def wait(keeper: TokenKeeper, ticket: int) -> LeanIXAuthError | None:
         outcome.append(error)
         done.set()
 
-    keeper.wait(ticket, wake)
-    done.wait()
+    keeper.wait(effect.ticket, wake)
+    if not done.wait(effect.timeout):
+        return TimeoutError()
     return outcome[0]

@@ -50,9 +50,11 @@ class Sleep:
 
 @dataclass(frozen=True)
 class Wait:
-    """Wait until exchange `ticket` ends; send back its error, or None if it succeeded."""
+    """Wait until exchange `ticket` ends; send back its error, or None if it succeeded or was
+    abandoned (plan again), or a `TimeoutError` if it has not ended after `timeout` seconds."""
 
     ticket: int
+    timeout: float
 
 
 @dataclass(frozen=True)
@@ -66,9 +68,11 @@ class Background:
 @dataclass(frozen=True)
 class CacheCall:
     """Call `call` (blocking I/O on a shared token cache) and send back what it returns. Async
-    adapters run it in a worker thread, so a cache never blocks an event loop."""
+    adapters run it in a worker thread, so a cache never blocks an event loop; if the caller is
+    cancelled while the thread runs, the thread passes what `call` returned to `undo`."""
 
     call: Callable[[], Any]
+    undo: Callable[[Any], object] | None = None
 
 
 Effect = ExchangeRequest | Sleep | Wait | Background | CacheCall

@@ -30,6 +30,7 @@ Clock = Callable[[], float]
 
 ATTEMPTS = 4  # one try and three retries of a 429, a 5xx or a failed connection
 MAX_RETRY_AFTER = 20.0  # seconds we honour of a Retry-After before giving up on that attempt
+MAX_TOKEN_RESPONSE = 1 << 20  # bytes of an answer we read; a token answer is about 2 KB
 HEADER_SAFE = frozenset(chr(c) for c in range(0x21, 0x7F))
 
 

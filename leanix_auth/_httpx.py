@@ -1,63 +1,40 @@
-"""`LeanIXHttpxAuth`: the adapter for httpx.Client and httpx.AsyncClient.
+"""`LeanIXHttpxAuth`: the adapter for httpx.Client and httpx.AsyncClient, asyncio or trio.
 
-One generator, `_flow`, holds the whole auth flow for both clients, as httpx's own auth classes
-do. It yields httpx requests to send, plus the core's `Sleep` and `Wait`, which
-`sync_auth_flow` and `async_auth_flow` carry out each in their own way. The token exchange is
-yielded like any request, so it goes through the user's client: proxies, TLS settings, transports
-and mocks apply to it too.
+The auth flows only put the bearer on requests and resend once on a 401. The token exchange runs
+beside them through a private client (or the `client=` / `async_client=` given for it), so the
+user's event hooks, history, redirect settings and pool never see or hold it: `_blocking.drive`
+carries out the core's effects for `sync_auth_flow`, `_async.drive` for `async_auth_flow`.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import time
 from collections.abc import AsyncGenerator, Generator
-from dataclasses import dataclass
-from typing import Any
+from typing import TypeVar
 
 import httpx
 
-from . import _config
-from ._blocking import wait
+from . import _async, _config
 from ._config import DEFAULT_MANDATORY_MARGIN, DEFAULT_REFRESH_MARGIN, DEFAULT_TIMEOUT, Settings
-from ._effects import (
-    Background,
-    CacheCall,
-    ExchangeRequest,
-    Failure,
-    Reply,
-    Sleep,
-    TokenFlow,
-    Wait,
-    unknown,
-)
-from ._errors import LeanIXAuthError
-from ._exchange import AccessToken
+from ._effects import ExchangeRequest, Failure, Reply, TokenFlow
+from ._errors import LeanIXConfigError
+from ._exchange import MAX_TOKEN_RESPONSE, AccessToken
 from ._holder import TokenHolder
-from ._keeper import TokenKeeper, obtain, replace_refused
+from ._keeper import obtain, renew, replace_refused
 from ._shared import TokenCache
 
-
-@dataclass(frozen=True)
-class _Fetch:
-    """Send this request and hand back the response with its body read: a token exchange."""
-
-    request: httpx.Request
-
-
-_Effect = httpx.Request | _Fetch | Sleep | Wait | Background | CacheCall
-_Flow = Generator[_Effect, Any, None]
+_Client = TypeVar("_Client", httpx.Client, httpx.AsyncClient)
 
 
 class LeanIXHttpxAuth(TokenHolder, httpx.Auth):
     """httpx auth for SAP LeanIX: `httpx.Client(auth=LeanIXHttpxAuth(api_token, subdomain="acme"))`.
 
-    Works with `httpx.Client` and `httpx.AsyncClient` (asyncio). Exchanges the API token through
-    your client, reuses the access token while valid, refreshes it ahead of expiry, and resends a
-    request once if LeanIX answers 401. The bearer goes only to the workspace's origin (and the
-    token's instanceUrl).
+    Works with `httpx.Client` and `httpx.AsyncClient` (asyncio and trio). Exchanges the API token
+    through a private client, reuses the access token while valid, refreshes it ahead of expiry,
+    and resends a request once if LeanIX answers 401. The bearer goes only to the workspace's
+    origin (and the token's instanceUrl).
     """
+
+    _configuration = (*TokenHolder._configuration, "_client", "_async_client")
 
     def __init__(
         self,
@@ -70,6 +47,8 @@ class LeanIXHttpxAuth(TokenHolder, httpx.Auth):
         refresh_margin: float = DEFAULT_REFRESH_MARGIN,
         mandatory_margin: float = DEFAULT_MANDATORY_MARGIN,
         cache: TokenCache | None = None,
+        client: httpx.Client | None = None,
+        async_client: httpx.AsyncClient | None = None,
     ) -> None:
         settings = _config.resolve(
             api_token,
@@ -80,6 +59,10 @@ class LeanIXHttpxAuth(TokenHolder, httpx.Auth):
             refresh_margin=refresh_margin,
             mandatory_margin=mandatory_margin,
         )
+        self._client = _checked(client, httpx.Client, "client", "sync requests and get_token()")
+        self._async_client = _checked(
+            async_client, httpx.AsyncClient, "async_client", "async requests and aget_token()"
+        )
         self._hold(settings, cache)
 
     def _hold(self, settings: Settings, cache: TokenCache | None) -> None:
@@ -88,151 +71,155 @@ class LeanIXHttpxAuth(TokenHolder, httpx.Auth):
         self._raw_host, self._scheme, self._port = origin.raw_host, origin.scheme, origin.port
 
     async def aget_token(self) -> str:
-        """`get_token()` for async code: an exchange, when due, runs in a worker thread."""
+        """`get_token()` for async code, on asyncio or trio."""
         token = self._keeper.fresh_token()
-        if token is not None:
-            return token.value
-        return await asyncio.to_thread(self.get_token)
+        if token is None:
+            token = await self._adrive(obtain(self._keeper, self._settings, self._cache))
+        return token.value
+
+    async def arefresh(self) -> str:
+        """`refresh()` for async code, on asyncio or trio."""
+        return (await self._adrive(renew(self._keeper, self._settings, self._cache))).value
 
     def sync_auth_flow(
         self, request: httpx.Request
     ) -> Generator[httpx.Request, httpx.Response, None]:
         token = self._fresh_token_for(request)
-        response = None
-        if token is not None:  # the common case, kept free of the inner flow's machinery
-            request.headers["Authorization"] = token.authorization
-            response = yield request
-            if response.status_code != 401:
+        if token is None:
+            if not self._admits(str(request.url)):
+                yield request
                 return
-        flow = self._flow(request, token, response)
-        answer: object = None
-        try:
-            while True:
-                try:
-                    effect = flow.send(answer)
-                except StopIteration:
-                    return
-                if isinstance(effect, httpx.Request):
-                    answer = yield effect
-                elif isinstance(effect, _Fetch):
-                    response = yield effect.request
-                    response.read()
-                    answer = response
-                elif isinstance(effect, Sleep):
-                    time.sleep(effect.seconds)
-                    answer = None
-                elif isinstance(effect, Wait):
-                    answer = wait(self._keeper, effect.ticket)
-                elif isinstance(effect, CacheCall):
-                    answer = effect.call()
-                elif isinstance(effect, Background):
-                    answer = False  # a refresh cannot leave this flow: run it here
-                else:
-                    raise unknown(effect)
-        finally:
-            flow.close()
+            token = self._drive(obtain(self._keeper, self._settings, self._cache))
+        request.headers["Authorization"] = token.authorization
+        response = yield request
+        if not _refused(request, response, token):
+            return
+        response.read()  # frees its connection first: a wave of 401s must not starve the pool
+        retry = replace_refused(self._keeper, self._settings, self._cache, token.authorization)
+        request.headers["Authorization"] = self._drive(retry).authorization
+        yield request
 
     async def async_auth_flow(
         self, request: httpx.Request
     ) -> AsyncGenerator[httpx.Request, httpx.Response]:
         token = self._fresh_token_for(request)
-        response = None
-        if token is not None:  # the common case, as in sync_auth_flow
-            request.headers["Authorization"] = token.authorization
-            response = yield request
-            if response.status_code != 401:
+        if token is None:
+            if not self._admits(str(request.url)):
+                yield request
                 return
-        flow = self._flow(request, token, response)
-        answer: object = None
-        try:
-            while True:
-                try:
-                    effect = flow.send(answer)
-                except StopIteration:
-                    return
-                if isinstance(effect, httpx.Request):
-                    answer = yield effect
-                elif isinstance(effect, _Fetch):
-                    response = yield effect.request
-                    await response.aread()
-                    answer = response
-                elif isinstance(effect, Sleep):
-                    await asyncio.sleep(effect.seconds)
-                    answer = None
-                elif isinstance(effect, Wait):
-                    answer = await _wait_async(self._keeper, effect.ticket)
-                elif isinstance(effect, CacheCall):
-                    answer = await asyncio.to_thread(effect.call)  # cache I/O off the loop
-                elif isinstance(effect, Background):
-                    answer = False
-                else:
-                    raise unknown(effect)
-        finally:
-            flow.close()
+            token = await self._adrive(obtain(self._keeper, self._settings, self._cache))
+        request.headers["Authorization"] = token.authorization
+        response = yield request
+        if not _refused(request, response, token):
+            return
+        await response.aread()  # as in sync_auth_flow
+        retry = replace_refused(self._keeper, self._settings, self._cache, token.authorization)
+        request.headers["Authorization"] = (await self._adrive(retry)).authorization
+        yield request
 
     def _fresh_token_for(self, request: httpx.Request) -> AccessToken | None:
-        """The token for a request to the workspace's own origin while it is fresh; else None,
-        and `_flow` sorts it out. Compares URL parts: str(url) costs a microsecond."""
+        """The token for a request to the workspace's own origin while it is fresh; else None.
+        Compares URL parts: str(url) costs a microsecond."""
         url = request.url
         if url.raw_host == self._raw_host and url.scheme == self._scheme and url.port == self._port:
             return self._keeper.fresh_token()
         return None
 
-    def _flow(
-        self,
-        request: httpx.Request,
-        token: AccessToken | None = None,
-        response: httpx.Response | None = None,
-    ) -> _Flow:
-        """Everything past the fast path: other origins, getting a token, and a 401 (when
-        `token` and its `response` come in from the fast path)."""
-        if token is None or response is None:
-            if not self._admits(str(request.url)):
-                yield request
-                return
-            token = self._keeper.fresh_token()
-            if token is None:
-                token = yield from self._run(obtain(self._keeper, self._settings, self._cache))
-            request.headers["Authorization"] = token.authorization
-            response = yield request
-        if response.status_code != 401 or not _replayable(request):
-            return
-        if response.request.headers.get("Authorization") != token.authorization:
-            return  # a redirect took the request elsewhere, without our bearer: not our 401
-        # Resend even if the exchange brought the same token: httpx returns the last response
-        # the flow saw, and that must be the API's answer, not the exchange's.
-        retry = replace_refused(self._keeper, self._settings, self._cache, token.authorization)
-        fresh = yield from self._run(retry)
-        request.headers["Authorization"] = fresh.authorization
-        yield request
-
-    def _run(self, flow: TokenFlow) -> Generator[_Effect, Any, AccessToken]:
-        """Carry a core flow into this one: its exchange requests become httpx requests."""
-        answer: object = None
-        try:
-            while True:
-                try:
-                    effect = flow.send(answer)
-                except StopIteration as stop:
-                    result: AccessToken = stop.value
-                    return result
-                if isinstance(effect, ExchangeRequest):
-                    response = yield _Fetch(_as_httpx(effect))
-                    answer = _reply(response)
-                else:
-                    answer = yield effect
-        finally:
-            flow.close()
+    async def _adrive(self, flow: TokenFlow) -> AccessToken:
+        return await _async.drive(flow, self._keeper, self._asend)
 
     def _send(self, request: ExchangeRequest) -> Reply | Failure:
-        try:
-            with httpx.Client() as client:  # one exchange an hour: honours the environment
-                response = client.send(_as_httpx(request))
-        except httpx.ReadTimeout:
-            return Failure(f"no answer within {request.timeout:g} s", retryable=False)
-        except httpx.TransportError as exc:
-            return Failure(str(exc)[:200] or type(exc).__name__, retryable=True)
-        return _reply(response)
+        if self._client is not None:
+            return _post(self._client, request)
+        with httpx.Client(trust_env=True) as client:  # one exchange an hour: nothing pooled
+            return _post(client, request)
+
+    async def _asend(self, request: ExchangeRequest) -> Reply | Failure:
+        if self._async_client is not None:
+            return await _apost(self._async_client, request)
+        async with httpx.AsyncClient(trust_env=True) as client:
+            return await _apost(client, request)
+
+
+def _checked(
+    client: _Client | None, kind: type[_Client], keyword: str, carries: str
+) -> _Client | None:
+    if client is not None and not isinstance(client, kind):
+        raise LeanIXConfigError(
+            f"{keyword} must be an httpx.{kind.__name__} (it carries the token exchange of "
+            f"{carries}), not {type(client).__module__}.{type(client).__qualname__}"
+        )
+    return client
+
+
+def _refused(request: httpx.Request, response: httpx.Response, token: AccessToken) -> bool:
+    """Is this a 401 to our bearer for a request we can send again?"""
+    if response.status_code != 401:
+        return False
+    if response.request.headers.get("Authorization") != token.authorization:
+        return False  # a redirect took the request elsewhere, without our bearer: not our 401
+    try:
+        request.content  # noqa: B018 - raises if the body is a stream that is gone once sent
+    except httpx.RequestNotRead:
+        return False
+    return True
+
+
+# The exchange, on a client that is never the user's auth flow: no auth, no redirects.
+
+
+def _post(client: httpx.Client, request: ExchangeRequest) -> Reply | Failure:
+    response = None
+    try:
+        response = client.send(_as_httpx(request), stream=True, auth=None, follow_redirects=False)
+        body = _Body()
+        for chunk in response.iter_bytes():
+            if body.add(chunk):
+                break
+    except httpx.RequestError as exc:
+        return _failure(exc, request, answered=response is not None)
+    finally:
+        if response is not None:
+            response.close()
+    return body.reply(response)
+
+
+async def _apost(client: httpx.AsyncClient, request: ExchangeRequest) -> Reply | Failure:
+    response = None
+    try:
+        response = await client.send(
+            _as_httpx(request), stream=True, auth=None, follow_redirects=False
+        )
+        body = _Body()
+        async for chunk in response.aiter_bytes():
+            if body.add(chunk):
+                break
+    except httpx.RequestError as exc:
+        return _failure(exc, request, answered=response is not None)
+    finally:
+        if response is not None:
+            await response.aclose()
+    return body.reply(response)
+
+
+class _Body:
+    """The answer's body, read up to the cap: a token answer is about 2 KB."""
+
+    def __init__(self) -> None:
+        self._chunks: list[bytes] = []
+        self._size = 0
+
+    def add(self, chunk: bytes) -> bool:
+        """Keep `chunk`; True once past the cap (stop reading)."""
+        self._chunks.append(chunk)
+        self._size += len(chunk)
+        return self._size > MAX_TOKEN_RESPONSE
+
+    def reply(self, response: httpx.Response) -> Reply:
+        headers = {key.lower(): value for key, value in response.headers.items()}
+        return Reply(
+            response.status_code, headers, b"".join(self._chunks)[: MAX_TOKEN_RESPONSE + 1]
+        )
 
 
 def _as_httpx(request: ExchangeRequest) -> httpx.Request:
@@ -245,31 +232,12 @@ def _as_httpx(request: ExchangeRequest) -> httpx.Request:
     )
 
 
-def _reply(response: httpx.Response) -> Reply:
-    headers = {key.lower(): value for key, value in response.headers.items()}
-    return Reply(response.status_code, headers, response.content)
-
-
-def _replayable(request: httpx.Request) -> bool:
-    try:
-        request.content  # noqa: B018 - raises if the body is a stream that is gone once sent
-    except httpx.RequestNotRead:
-        return False
-    return True
-
-
-async def _wait_async(keeper: TokenKeeper, ticket: int) -> LeanIXAuthError | None:
-    # The exchange may end in this loop or in another thread: wake us through the loop.
-    loop = asyncio.get_running_loop()
-    future: asyncio.Future[LeanIXAuthError | None] = loop.create_future()
-
-    def resolve(error: LeanIXAuthError | None) -> None:
-        if not future.done():
-            future.set_result(error)
-
-    def wake(error: LeanIXAuthError | None) -> None:
-        with contextlib.suppress(RuntimeError):  # that loop has closed: nobody is left to wake
-            loop.call_soon_threadsafe(resolve, error)
-
-    keeper.wait(ticket, wake)
-    return await future
+def _failure(exc: httpx.RequestError, request: ExchangeRequest, *, answered: bool) -> Failure:
+    """What a transport error means for the retry rules, worded like requests' adapter."""
+    if isinstance(exc, httpx.ConnectTimeout):
+        return Failure(f"no connection within {request.timeout:g} s", retryable=True)
+    if answered:  # the status line came, then the answer broke off: try again
+        return Failure(f"the answer broke off ({type(exc).__name__})", retryable=True)
+    if isinstance(exc, httpx.TimeoutException):
+        return Failure(f"no answer within {request.timeout:g} s", retryable=False)
+    return Failure(str(exc)[:200] or type(exc).__name__, retryable=True)

@@ -16,14 +16,14 @@ import threading
 import time
 import weakref
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from typing import ClassVar
 
 from ._config import Settings
 from ._effects import Background, CacheCall, TokenFlow, Wait
 from ._errors import LeanIXAuthError, LeanIXTokenError
-from ._exchange import AccessToken, Clock, exchange
+from ._exchange import AccessToken, Clock, exchange, exchange_budget
 from ._shared import TokenCache, guarded, shared_exchange
 
 logger = logging.getLogger("leanix_auth")
@@ -42,7 +42,7 @@ class Action(enum.Enum):
 class Plan:
     action: Action
     token: AccessToken | None
-    ticket: int = 0  # with WAIT: the exchange to wait for
+    ticket: int  # the exchange this caller claimed (REFRESH, EXCHANGE) or waits for (WAIT)
 
 
 Waiter = Callable[[LeanIXAuthError | None], None]
@@ -83,33 +83,33 @@ class TokenKeeper:
     def plan(self) -> Plan:
         token = self.fresh_token()
         if token is not None:
-            return Plan(Action.USE, token)
+            return Plan(Action.USE, token, 0)
         with self._lock:
             now = self.clock()
             token = self.current
             if token is not None and now >= token.expires_at:
                 token = self.current = None
             if token is not None and now < token.refresh_at:
-                return Plan(Action.USE, token)
+                return Plan(Action.USE, token, 0)
             if self._in_flight:
                 if token is not None and now < token.mandatory_at:
-                    return Plan(Action.USE, token)
+                    return Plan(Action.USE, token, 0)
                 return Plan(Action.WAIT, token, self._ticket)
             if token is not None and now < self._retry_at:
-                return Plan(Action.USE, token)  # a refresh failed lately: back off, token is good
+                # A refresh failed lately: back off while the token is good.
+                return Plan(Action.USE, token, 0)
             self._in_flight = True
             if token is not None and now < token.mandatory_at:
-                return Plan(Action.REFRESH, token)
-            return Plan(Action.EXCHANGE, token)
+                return Plan(Action.REFRESH, token, self._ticket)
+            return Plan(Action.EXCHANGE, token, self._ticket)
 
-    def claim(self) -> int | None:
-        """Claim the next exchange for this caller (None), whatever the token in hand; or, if
-        one is under way, the ticket to wait for."""
+    def claim(self) -> Plan:
+        """EXCHANGE: this caller runs the next exchange, whatever the token in hand; or WAIT for
+        the one under way."""
         with self._lock:
-            if self._in_flight:
-                return self._ticket
+            action = Action.WAIT if self._in_flight else Action.EXCHANGE
             self._in_flight = True
-            return None
+            return Plan(action, self.current, self._ticket)
 
     def wait(self, ticket: int, waiter: Waiter) -> None:
         """Call `waiter` when exchange `ticket` ends (at once if it has), with its error if any."""
@@ -120,23 +120,23 @@ class TokenKeeper:
             error = self._last_error
         waiter(error)
 
-    def store(self, token: AccessToken) -> None:
+    def store(self, token: AccessToken, ticket: int) -> None:
         with self._lock:
             self.current = token
             self._failures = 0
             self._retry_at = 0.0
-            waiters = self._finish(None)
+            waiters = self._finish(ticket, None)
         for waiter in waiters:
             waiter(None)
         logger.debug("LeanIX access token stored, valid for %.0f s", token.lifetime)
 
-    def failed(self, error: LeanIXAuthError) -> AccessToken | None:
+    def failed(self, error: LeanIXAuthError, ticket: int) -> AccessToken | None:
         """Record a failed exchange. Returns the token still worth using, if there is one."""
         with self._lock:
             self._failures += 1
             low, high = FAILED_REFRESH_BACKOFF
             self._retry_at = self.clock() + min(low * 2 ** (self._failures - 1), high)
-            waiters = self._finish(error)
+            waiters = self._finish(ticket, error)
         for waiter in waiters:
             waiter(error)
         token = self.valid_token()
@@ -148,7 +148,25 @@ class TokenKeeper:
             )
         return token
 
-    def _finish(self, error: LeanIXAuthError | None) -> list[Waiter]:
+    def abandon(self, ticket: int) -> None:
+        """Exchange `ticket` was cancelled, not failed: its waiters plan again, and one of them
+        exchanges, so that nobody gets an error caused by someone else's cancellation."""
+        with self._lock:
+            waiters = self._finish(ticket, None)
+        for waiter in waiters:
+            waiter(None)
+
+    def give_up(self, ticket: int, error: LeanIXAuthError) -> None:
+        """A waiter saw exchange `ticket` outlast its budget (its caller is gone, or its loop
+        stopped): end it with `error`, so that the next caller exchanges anew."""
+        with self._lock:
+            waiters = self._finish(ticket, error)
+        for waiter in waiters:
+            waiter(error)
+
+    def _finish(self, ticket: int, error: LeanIXAuthError | None) -> list[Waiter]:
+        if ticket != self._ticket or not self._in_flight:
+            return []  # already given up on: a later exchange owns the state now
         self._in_flight = False
         self._ticket += 1
         self._last_error = error
@@ -188,14 +206,14 @@ def obtain(keeper: TokenKeeper, settings: Settings, cache: TokenCache | None = N
         if plan.action is Action.USE and plan.token is not None:
             return plan.token
         if plan.action is Action.WAIT:
-            error = yield Wait(plan.ticket)
+            error = yield from await_exchange(keeper, settings, plan.ticket)
             if error is None:
                 continue
             token = keeper.valid_token()
             if token is None:
                 raise copy_error(error)
             return token
-        flow = settle(keeper, settings, cache, ahead=plan.action is Action.REFRESH)
+        flow = settle(keeper, settings, cache, plan.ticket, ahead=plan.action is Action.REFRESH)
         if plan.action is Action.REFRESH and plan.token is not None:
             detached = yield Background(flow)
             if detached:
@@ -213,16 +231,33 @@ def renew(keeper: TokenKeeper, settings: Settings, cache: TokenCache | None = No
     """A new token now, whatever the one in hand: callers that ask together share one exchange.
     With a shared cache, a token another process stored that is before its refresh point counts
     as new. A failure raises, even while the old token is valid."""
+    held = keeper.current
     while True:
-        ticket = keeper.claim()
-        if ticket is None:
-            return (yield from settle(keeper, settings, cache, ahead=True))
-        error = yield Wait(ticket)
+        plan = keeper.claim()
+        if plan.action is Action.EXCHANGE:
+            return (yield from settle(keeper, settings, cache, plan.ticket, ahead=True))
+        error = yield from await_exchange(keeper, settings, plan.ticket)
         if error is not None:
             raise copy_error(error)
         token = keeper.valid_token()
-        if token is not None:
+        if token is not None and token is not held:
             return token
+
+
+def await_exchange(
+    keeper: TokenKeeper, settings: Settings, ticket: int
+) -> Generator[Wait, object, LeanIXAuthError | None]:
+    """Wait for another caller's exchange, never longer than an exchange can take."""
+    budget = exchange_budget(settings)
+    outcome = yield Wait(ticket, budget)
+    if isinstance(outcome, TimeoutError):
+        error = LeanIXTokenError(
+            f"the token exchange with {settings.token_url} did not finish within {budget:g} s"
+        )
+        keeper.give_up(ticket, error)
+        return error
+    assert outcome is None or isinstance(outcome, LeanIXAuthError)
+    return outcome
 
 
 def replace_refused(
@@ -238,22 +273,21 @@ def replace_refused(
 
 
 def settle(
-    keeper: TokenKeeper, settings: Settings, cache: TokenCache | None = None, *, ahead: bool
+    keeper: TokenKeeper, settings: Settings, cache: TokenCache | None, ticket: int, *, ahead: bool
 ) -> TokenFlow:
-    """Run the exchange this caller claimed, and tell the keeper how it went."""
+    """Run exchange `ticket`, which this caller claimed, and tell the keeper how it went."""
     try:
         if cache is None:
             token = yield from exchange(settings, keeper.clock)
         else:
             token = yield from shared_exchange(keeper, settings, cache, ahead=ahead)
     except LeanIXAuthError as error:
-        keeper.failed(error)
+        keeper.failed(error, ticket)
         raise
     except BaseException:
-        # Cancelled, interrupted or closed mid-exchange: waiters must not wait forever.
-        keeper.failed(LeanIXTokenError(f"token exchange with {settings.token_url} was cancelled"))
+        keeper.abandon(ticket)  # cancelled or closed mid-exchange: the waiters plan again
         raise
-    keeper.store(token)
+    keeper.store(token, ticket)
     return token
 
 

@@ -12,12 +12,10 @@ from requests.utils import rewind_body
 from . import _config
 from ._config import DEFAULT_MANDATORY_MARGIN, DEFAULT_REFRESH_MARGIN, DEFAULT_TIMEOUT, Settings
 from ._effects import ExchangeRequest, Failure, Reply
-from ._exchange import AccessToken
+from ._exchange import MAX_TOKEN_RESPONSE, AccessToken
 from ._holder import TokenHolder
 from ._keeper import obtain, replace_refused
 from ._shared import TokenCache
-
-MAX_TOKEN_RESPONSE = 1 << 20  # bytes; a token answer is about 2 KB
 
 
 def _no_auth(request: requests.PreparedRequest) -> requests.PreparedRequest:

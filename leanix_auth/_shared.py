@@ -68,7 +68,8 @@ def shared_exchange(
     lock: CacheLock | None = yield CacheCall(guarded(lambda: cache.lock(key, budget), None))
     held = False
     if lock is not None:
-        held = bool((yield CacheCall(guarded(lambda: lock.acquire(timeout=budget), False))))
+        acquire = guarded(lambda: lock.acquire(timeout=budget), False)
+        held = bool((yield CacheCall(acquire, undo=lambda got: got and guarded(lock.release, 0)())))
     try:
         token = (yield from _adopt(keeper, settings, cache, ahead=ahead)) if held else None
         if token is None:

@@ -18,6 +18,12 @@ def kind(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
+@pytest.fixture(params=["asyncio", "trio"])
+def backend(request: pytest.FixtureRequest) -> str:
+    """The event loop an async test runs on: `anyio.run(main, backend=backend)`."""
+    return str(request.param)
+
+
 @pytest.fixture
 def make_caller() -> Iterator[Callers]:
     with ExitStack() as stack:

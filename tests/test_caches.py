@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 import shutil
@@ -15,6 +14,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import anyio
 import httpx
 import pytest
 import requests
@@ -273,7 +273,9 @@ class ThreadRecordingCache(MemoryCache):
         return super().lock(key, ttl)
 
 
-def test_async_clients_never_run_cache_io_on_the_event_loop(leanix_server: LeanIXServer) -> None:
+def test_async_clients_never_run_cache_io_on_the_event_loop(
+    leanix_server: LeanIXServer, backend: str
+) -> None:
     cache = ThreadRecordingCache()
     auth = LeanIXHttpxAuth(leanix_server.api_token, base_url=leanix_server.base_url, cache=cache)
 
@@ -281,7 +283,7 @@ def test_async_clients_never_run_cache_io_on_the_event_loop(leanix_server: LeanI
         async with httpx.AsyncClient(auth=auth) as client:
             return (await client.get(leanix_server.base_url + "/x")).status_code
 
-    assert asyncio.run(main()) == 200
+    assert anyio.run(main, backend=backend) == 200
     assert cache.threads
     assert threading.main_thread().name not in cache.threads
 

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-import asyncio
+import itertools
 from concurrent.futures import ThreadPoolExecutor
 
+import anyio
 import httpx
 import requests
 
-from leanix_auth import LeanIXAuth, LeanIXHttpxAuth
+from leanix_auth import LeanIXAuth, LeanIXHttpxAuth, MemoryCache
 from leanix_auth.testing import LeanIXServer
+
+from .clients import in_tasks
 
 
 def test_64_threads_on_requests_share_one_exchange(leanix_server: LeanIXServer) -> None:
@@ -39,19 +42,17 @@ def test_threads_on_one_httpx_client_share_one_exchange(leanix_server: LeanIXSer
     assert len(leanix_server.token_requests) == 1
 
 
-def test_500_asyncio_tasks_share_one_exchange(leanix_server: LeanIXServer) -> None:
+def test_500_tasks_share_one_exchange(leanix_server: LeanIXServer, backend: str) -> None:
     leanix_server.token_delay = 0.2
     auth = LeanIXHttpxAuth(leanix_server.api_token, base_url=leanix_server.base_url)
 
     async def main() -> list[int]:
         limits = httpx.Limits(max_connections=50)
         async with httpx.AsyncClient(auth=auth, limits=limits, timeout=30) as client:
-            answers = await asyncio.gather(
-                *(client.get(leanix_server.base_url + "/x") for _ in range(500))
-            )
+            answers = await in_tasks(500, lambda: client.get(leanix_server.base_url + "/x"))
         return [a.status_code for a in answers]
 
-    assert asyncio.run(main()) == [200] * 500
+    assert anyio.run(main, backend=backend) == [200] * 500
     assert len(leanix_server.token_requests) == 1
 
 
@@ -88,3 +89,26 @@ def test_many_401s_after_a_revocation_cause_one_new_exchange(leanix_server: Lean
     with ThreadPoolExecutor(16) as pool:
         assert list(pool.map(work, range(16))) == [200] * 16
     assert len(leanix_server.token_requests) == 2
+
+
+def test_50_tasks_with_a_memory_cache_share_one_exchange(
+    leanix_server: LeanIXServer, backend: str
+) -> None:
+    leanix_server.token_delay = 0.2
+    cache = MemoryCache()
+    auths = [
+        LeanIXHttpxAuth(leanix_server.api_token, base_url=leanix_server.base_url, cache=cache)
+        for _ in range(2)
+    ]
+
+    async def main() -> list[int]:
+        async with (
+            httpx.AsyncClient(auth=auths[0]) as one,
+            httpx.AsyncClient(auth=auths[1]) as two,
+        ):
+            clients = itertools.cycle([one, two])  # two auth objects, one cache, all at once
+            answers = await in_tasks(50, lambda: next(clients).get(leanix_server.base_url + "/x"))
+        return [a.status_code for a in answers]
+
+    assert anyio.run(main, backend=backend) == [200] * 50
+    assert len(leanix_server.token_requests) == 1

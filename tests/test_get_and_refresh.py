@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-import asyncio
 from concurrent.futures import ThreadPoolExecutor
 
+import anyio
 import pytest
 
 from leanix_auth import LeanIXAuth, LeanIXCredentialsError, LeanIXHttpxAuth
 from leanix_auth.testing import LeanIXServer
+
+from .clients import in_tasks
 
 
 @pytest.fixture(params=[LeanIXAuth, LeanIXHttpxAuth])
@@ -29,16 +31,16 @@ def test_get_token_gives_the_cached_token(leanix_server: LeanIXServer) -> None:
 
 
 def test_aget_token_exchanges_once_for_many_tasks_and_then_reuses(
-    leanix_server: LeanIXServer,
+    leanix_server: LeanIXServer, backend: str
 ) -> None:
     leanix_server.token_delay = 0.2
     auth = LeanIXHttpxAuth(leanix_server.api_token, base_url=leanix_server.base_url)
 
     async def main() -> set[str]:
-        first = await asyncio.gather(*(auth.aget_token() for _ in range(20)))
+        first = await in_tasks(20, auth.aget_token)
         return {*first, await auth.aget_token()}
 
-    tokens = asyncio.run(main())
+    tokens = anyio.run(main, backend=backend)
     assert tokens == set(leanix_server.issued_tokens)
     assert len(tokens) == 1
 

@@ -18,8 +18,9 @@ def keeper_with(clock: Clock, lifetime: int = 100) -> tuple[TokenKeeper, AccessT
     keeper = TokenKeeper(clock)
     value = make_token(iat=0, exp=lifetime + 1)
     token = parse_token_response(answer(value), clock(), settings())
-    assert keeper.plan().action is Action.EXCHANGE
-    keeper.store(token)
+    plan = keeper.plan()
+    assert plan.action is Action.EXCHANGE
+    keeper.store(token, plan.ticket)
     return keeper, token
 
 
@@ -49,12 +50,14 @@ def test_failed_refresh_keeps_the_valid_token_and_backs_off() -> None:
     clock = Clock()
     keeper, token = keeper_with(clock)
     clock.now += 76
-    assert keeper.plan().action is Action.REFRESH
-    assert keeper.failed(LeanIXTokenError("down")) is token
+    plan = keeper.plan()
+    assert plan.action is Action.REFRESH
+    assert keeper.failed(LeanIXTokenError("down"), plan.ticket) is token
     assert keeper.plan().action is Action.USE  # backing off for a second
     clock.now += 1.01
-    assert keeper.plan().action is Action.REFRESH
-    assert keeper.failed(LeanIXTokenError("down")) is token
+    plan = keeper.plan()
+    assert plan.action is Action.REFRESH
+    assert keeper.failed(LeanIXTokenError("down"), plan.ticket) is token
     clock.now += 1.01
     assert keeper.plan().action is Action.USE  # the second pause is two seconds
     clock.now += 1.0
@@ -69,18 +72,19 @@ def test_no_token_is_used_past_its_expiry() -> None:
     plan = keeper.plan()
     assert plan.action is Action.EXCHANGE
     assert plan.token is None
-    assert keeper.failed(LeanIXTokenError("down")) is None
+    assert keeper.failed(LeanIXTokenError("down"), plan.ticket) is None
 
 
 def test_waiters_hear_how_the_exchange_ended() -> None:
     clock = Clock()
     keeper = TokenKeeper(clock)
-    assert keeper.plan().action is Action.EXCHANGE
+    claimed = keeper.plan()
+    assert claimed.action is Action.EXCHANGE
     wait = keeper.plan()
     heard: list[object] = []
     keeper.wait(wait.ticket, heard.append)
     error = LeanIXTokenError("down")
-    keeper.failed(error)
+    keeper.failed(error, claimed.ticket)
     assert heard == [error]
     keeper.wait(wait.ticket, heard.append)  # too late: told at once
     assert heard == [error, error]
@@ -93,3 +97,29 @@ def test_discard_only_drops_the_token_that_was_refused() -> None:
     assert keeper.valid_token() is token
     keeper.discard(token.authorization)
     assert keeper.valid_token() is None
+
+
+def test_an_abandoned_exchange_sends_its_waiters_back_to_plan() -> None:
+    keeper = TokenKeeper(Clock())
+    claimed = keeper.plan()
+    wait = keeper.plan()
+    heard: list[object] = []
+    keeper.wait(wait.ticket, heard.append)
+    keeper.abandon(claimed.ticket)
+    assert heard == [None]  # no error: plan again
+    assert keeper.plan().action is Action.EXCHANGE  # and one of them exchanges, at once
+
+
+def test_an_exchange_given_up_on_cannot_end_the_next_one() -> None:
+    clock = Clock()
+    keeper = TokenKeeper(clock)
+    stalled = keeper.plan()
+    keeper.give_up(stalled.ticket, LeanIXTokenError("did not finish"))
+    fresh = keeper.plan()
+    assert fresh.action is Action.EXCHANGE
+    late = parse_token_response(answer(make_token(iat=0, exp=101)), clock(), settings())
+    keeper.store(late, stalled.ticket)  # the stalled exchange ends after all
+    assert keeper.plan().action is Action.USE  # its token is good to use
+    heard: list[object] = []
+    keeper.wait(fresh.ticket, heard.append)
+    assert heard == []  # but the fresh exchange is still under way for its waiters

@@ -7,17 +7,17 @@ sleeps to reach a token's refresh window: that is the behaviour under test, not 
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Callable
 
+import anyio
 import httpx
 import pytest
 
 from leanix_auth import LeanIXAuthError, LeanIXHttpxAuth
 from leanix_auth.testing import LeanIXServer
 
-from .clients import Callers
+from .clients import Callers, until
 
 
 def eventually(condition: Callable[[], bool], within: float = 10.0) -> None:
@@ -63,11 +63,12 @@ def test_a_clock_two_hours_off_still_reuses_one_token_for_its_life(
     assert len(leanix_server.api_requests) == 4  # no expired token was sent and retried
 
 
-def test_requests_refreshes_ahead_in_the_background(
-    leanix_server: LeanIXServer, make_caller: Callers
+@pytest.mark.parametrize("sync_kind", ["requests", "httpx"])
+def test_sync_clients_refresh_ahead_in_the_background(
+    sync_kind: str, leanix_server: LeanIXServer, make_caller: Callers
 ) -> None:
     leanix_server.token_ttl = 7  # counted as 6 s: refresh window from 4.5 s, mandatory from 5.7 s
-    call, _ = make_caller("requests", leanix_server)
+    call, auth = make_caller(sync_kind, leanix_server)
     assert call(leanix_server.base_url + "/x") == 200
     [old] = leanix_server.issued_tokens
     leanix_server.token_delay = 0.8
@@ -75,29 +76,34 @@ def test_requests_refreshes_ahead_in_the_background(
     assert call(leanix_server.base_url + "/x") == 200
     # That call went out with the old token while the refresh was still under way.
     assert leanix_server.api_requests[-1].bearer == old
-    eventually(lambda: len(leanix_server.issued_tokens) == 2)
+    # Wait for the client to hold the new token, not merely for the fake to have issued it.
+    eventually(lambda: auth.get_token() != old)
     assert call(leanix_server.base_url + "/x") == 200
     assert leanix_server.api_requests[-1].bearer == leanix_server.issued_tokens[1]
     assert len(leanix_server.token_requests) == 2
 
 
-def test_httpx_refresh_holds_up_only_the_caller_that_runs_it(leanix_server: LeanIXServer) -> None:
+def test_async_refresh_holds_up_only_the_task_that_runs_it(
+    leanix_server: LeanIXServer, backend: str
+) -> None:
     leanix_server.token_ttl = 5
     auth = LeanIXHttpxAuth(leanix_server.api_token, base_url=leanix_server.base_url)
     url = leanix_server.base_url + "/x"
-    with httpx.Client(auth=auth) as client:
-        client.get(url)
-        [old] = leanix_server.issued_tokens
-        leanix_server.token_delay = 0.5
-        time.sleep(3.1)
-        refresher = threading.Thread(target=client.get, args=(url,))
-        refresher.start()
-        eventually(lambda: len(leanix_server.token_requests) == 2)  # the refresh is under way
-        assert client.get(url).status_code == 200
-        assert leanix_server.api_requests[-1].bearer == old  # this caller did not wait
-        refresher.join()
-    new = leanix_server.issued_tokens[1]
-    assert leanix_server.api_requests[-1].bearer == new
+
+    async def main() -> list[str | None]:
+        async with httpx.AsyncClient(auth=auth) as client, anyio.create_task_group() as group:
+            await client.get(url)
+            leanix_server.token_delay = 0.5
+            await anyio.sleep(3.1)  # into the refresh window
+            group.start_soon(client.get, url)  # this task runs the refresh
+            await until(lambda: len(leanix_server.token_requests) == 2)
+            assert (await client.get(url)).status_code == 200  # this one does not wait
+        return [r.bearer for r in leanix_server.api_requests]
+
+    bearers = anyio.run(main, backend=backend)
+    old, new = leanix_server.issued_tokens
+    assert bearers[:2] == [old, old]  # the first call, then the task that did not wait
+    assert bearers[2] == new  # the refreshing task's own call went out once it had the new one
     assert len(leanix_server.token_requests) == 2
 
 

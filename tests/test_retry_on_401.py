@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Iterator
 
+import anyio
 import httpx
 import pytest
 import requests
@@ -52,7 +52,7 @@ def test_requests_resends_the_same_body_and_keeps_the_401_in_history(
     assert refused.json() == resent.json() == {"query": "{ me }"}
 
 
-def test_httpx_resends_the_same_body(leanix_server: LeanIXServer) -> None:
+def test_httpx_resends_the_same_body(leanix_server: LeanIXServer, backend: str) -> None:
     auth = LeanIXHttpxAuth(leanix_server.api_token, base_url=leanix_server.base_url)
 
     async def main() -> int:
@@ -64,7 +64,7 @@ def test_httpx_resends_the_same_body(leanix_server: LeanIXServer) -> None:
             )
             return answer.status_code
 
-    assert asyncio.run(main()) == 200
+    assert anyio.run(main, backend=backend) == 200
     refused, resent = leanix_server.api_requests[1:]
     assert refused.json() == resent.json() == {"query": "{ me }"}
 
