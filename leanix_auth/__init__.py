@@ -9,15 +9,19 @@ httpx: a program that uses one pays for that one.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
 from ._errors import LeanIXAuthError, LeanIXConfigError, LeanIXCredentialsError, LeanIXTokenError
 
+# Not typing.TYPE_CHECKING: importing typing would cost a cached `leanix-auth token` a third of its
+# time (mypy honours any constant of this name).
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any
+
     from ._caches import FileCache, MemoryCache, RedisCache
     from ._httpx import LeanIXHttpxAuth
     from ._requests import LeanIXAuth
-    from ._shared import CacheLock, SharedToken, TokenCache
+    from ._shared import CacheLock, TokenCache
+    from ._shared_token import SharedToken
 
 __version__ = "0.1.0"
 
@@ -40,7 +44,7 @@ _LAZY = {
     "LeanIXAuth": "._requests",
     "LeanIXHttpxAuth": "._httpx",
     "TokenCache": "._shared",
-    "SharedToken": "._shared",
+    "SharedToken": "._shared_token",
     "CacheLock": "._shared",
     "MemoryCache": "._caches",
     "FileCache": "._caches",

@@ -11,18 +11,22 @@ Each implements the `TokenCache` protocol. None ever holds the API token: keys c
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import secrets
 import stat
-import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import IO, Any
 
-from ._shared import CacheLock, SharedToken
+from ._shared_token import SharedToken
+
+# Not typing.TYPE_CHECKING: a cached `leanix-auth token` reads a FileCache and must not pay for
+# importing typing (mypy honours any constant of this name).
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import IO, Any
+
+    from ._shared import CacheLock
 
 _POLL = 0.02  # seconds between looks at a lock held elsewhere
 
@@ -100,6 +104,8 @@ class FileCache:
             "expires_at": time.time() + token.remaining,
         }
         self._ensure_directory()
+        import tempfile  # deferred: reading a cache, the common case, needs none of it
+
         # mkstemp creates the file 0600; the rename makes the new content appear all at once.
         fd, temporary = tempfile.mkstemp(dir=self.directory, prefix=f".{key}.", suffix=".tmp")
         try:
@@ -107,8 +113,7 @@ class FileCache:
                 json.dump(payload, file)
             os.replace(temporary, self._path(key))
         except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(temporary)
+            _unlink(temporary)
             raise
 
     def discard(self, key: str, value: str) -> None:
@@ -118,8 +123,7 @@ class FileCache:
         try:
             current = self.load(key)
             if current is not None and current.value == value:
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(self._path(key))
+                _unlink(self._path(key))
         finally:
             lock.release()
 
@@ -136,6 +140,14 @@ class FileCache:
         info = self.directory.stat()
         if info.st_mode & 0o077 and (not hasattr(os, "getuid") or info.st_uid == os.getuid()):
             self.directory.chmod(0o700)  # made by hand or by an older tool: close it
+
+
+def _unlink(path: str | os.PathLike[str]) -> None:
+    # Not contextlib.suppress: contextlib is one import more on a cached token's path.
+    try:  # noqa: SIM105
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
 
 
 def _private(info: os.stat_result) -> bool:
@@ -233,6 +245,8 @@ class _RedisLock:
     def __init__(self, cache: RedisCache, name: str, ttl: float) -> None:
         self._cache = cache
         self._name = name
+        import secrets
+
         self._ttl_ms = max(int(ttl * 1000), 1)
         self._token = secrets.token_hex(16)
 

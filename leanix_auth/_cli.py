@@ -1,30 +1,45 @@
 """The `leanix-auth` command: `serve` a fake LeanIX, print a `token`, `inspect` one.
 
-Errors are one line on stderr and exit status 1; no traceback, no secret.
+Exit status: 0 done, 1 a runtime error (one line on stderr, no traceback, no secret), 2 a usage
+error (argparse's own), 130 interrupted by Ctrl-C. A cached `token` imports only what reading one
+cache file needs: everything else waits until it is used.
 """
 
 from __future__ import annotations
 
-import argparse
-import contextlib
-import datetime as dt
-import json
-import signal
 import sys
-import threading
-import time
-from collections.abc import Sequence
-from typing import Any
+from types import SimpleNamespace
 
-from ._config import DEFAULT_TIMEOUT
+from . import __version__
+from ._config import DEFAULT_MANDATORY_MARGIN, DEFAULT_REFRESH_MARGIN, DEFAULT_TIMEOUT
 from ._errors import LeanIXAuthError
 
+# Not typing.TYPE_CHECKING: see _config.py.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import argparse
+    from collections.abc import Sequence
+    from typing import Any
+
 PROG = "leanix-auth"
+# How the configuration errors of `_config` name each setting here: as flags and variables.
+CLI_WORDS = {
+    "api_token": "LEANIX_API_TOKEN",
+    "api_token_hint": "set LEANIX_API_TOKEN",
+    "host_hint": (
+        "pass --subdomain acme (for https://acme.leanix.net) or --base-url URL, "
+        "or set LEANIX_SUBDOMAIN or LEANIX_BASE_URL"
+    ),
+    "subdomain": "--subdomain",
+    "base_url": "--base-url",
+    "token_url": "--token-url",
+    "timeout": "--timeout",
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = _parser()
-    args = parser.parse_args(argv)
+    words = list(sys.argv[1:] if argv is None else argv)
+    args = _plain_token_call(words) or _parser().parse_args(words)
     try:
         return int(args.run(args))
     except (LeanIXAuthError, OSError) as exc:
@@ -34,11 +49,54 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
 
+_TOKEN_OPTIONS = {"--subdomain", "--base-url", "--token-url", "--timeout"}
+
+
+def _plain_token_call(words: list[str]) -> Any:
+    """`token` with well-formed options, read without argparse: shell scripts call it once per
+    request, and building the parser costs more than reading the cached token. Anything else
+    (help, a typo, a bad value) returns None, and argparse reads it and says what is wrong."""
+    if not words or words[0] != "token":
+        return None
+    given: dict[str, Any] = {"no_cache": False}
+    rest = words[1:]
+    while rest:
+        name, has_value, value = rest.pop(0).partition("=")
+        if name == "--no-cache" and not has_value:
+            given["no_cache"] = True
+            continue
+        if name not in _TOKEN_OPTIONS or name in given:
+            return None
+        if not has_value:
+            if not rest or rest[0].startswith("-"):
+                return None
+            value = rest.pop(0)
+        given[name] = value
+    if "--subdomain" in given and "--base-url" in given:
+        return None
+    try:
+        timeout = float(given.get("--timeout", DEFAULT_TIMEOUT))
+    except ValueError:
+        return None
+    return SimpleNamespace(
+        run=_token,
+        subdomain=given.get("--subdomain"),
+        base_url=given.get("--base-url"),
+        token_url=given.get("--token-url"),
+        timeout=timeout,
+        no_cache=given["no_cache"],
+    )
+
+
 def _parser() -> argparse.ArgumentParser:
+    import argparse
+
     parser = argparse.ArgumentParser(
         prog=PROG, description="SAP LeanIX access tokens for shell scripts, and a fake LeanIX."
     )
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
+    # prog given: argparse would otherwise build a HelpFormatter, which imports shutil.
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", prog=PROG)
 
     serve = commands.add_parser(
         "serve",
@@ -46,9 +104,11 @@ def _parser() -> argparse.ArgumentParser:
         description="Run the fake LeanIX (token endpoint and API) in the foreground until Ctrl-C.",
     )
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1)")
-    serve.add_argument("--port", type=int, default=0, help="port (default: one the OS picks)")
-    serve.add_argument("--ttl", type=float, default=3600, help="token lifetime in seconds (3600)")
-    serve.add_argument("--api-token", help="the API token it accepts (default: a random one)")
+    serve.add_argument("--port", type=_port, default=0, help="port (default: one the OS picks)")
+    serve.add_argument("--ttl", type=_seconds, default=3600, help="token lifetime in seconds")
+    serve.add_argument(
+        "--api-token", type=_header_value, help="the API token it accepts (default: a random one)"
+    )
     serve.set_defaults(run=_serve)
 
     token = commands.add_parser(
@@ -76,8 +136,9 @@ def _parser() -> argparse.ArgumentParser:
         "inspect",
         help="decode an access token",
         description=(
-            "Show an access token's claims, workspace and expiry. The token is read from the "
-            "argument or standard input; it is neither verified nor sent anywhere."
+            "Show an access token's claims, workspace and expiry. The token (with or without "
+            "'Bearer ') is read from the argument or standard input; it is neither verified nor "
+            "sent anywhere."
         ),
     )
     inspect.add_argument("token", nargs="?", help="the token (default: read standard input)")
@@ -85,7 +146,44 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _port(text: str) -> int:
+    import argparse
+
+    try:
+        port = int(text)
+    except ValueError:
+        port = -1
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"must be a port from 0 to 65535, got {text!r}")
+    return port
+
+
+def _seconds(text: str) -> float:
+    import argparse
+
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = float("nan")
+    if not 0 < seconds < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, got {text!r}")
+    return seconds
+
+
+def _header_value(text: str) -> str:
+    import argparse
+
+    if not text or not all("!" <= c <= "~" for c in text):
+        raise argparse.ArgumentTypeError(
+            "must be printable ASCII without spaces: clients send it in an HTTP header"
+        )
+    return text
+
+
 def _serve(args: argparse.Namespace) -> int:
+    import signal
+    import threading
+
     try:
         from .testing import LeanIXServer
     except ImportError:
@@ -103,8 +201,18 @@ def _serve(args: argparse.Namespace) -> int:
         print(f"  export LEANIX_BASE_URL={server.base_url} LEANIX_API_TOKEN={server.api_token}")
         print(f'  curl -H "Authorization: Bearer $({PROG} token)" {server.base_url}/services/x')
         print("Ctrl-C stops it.", flush=True)
-        with contextlib.suppress(KeyboardInterrupt):
+        if not server.loopback_only:
+            print(
+                f"{PROG}: warning: listening on {args.host}: anyone who can reach this machine "
+                "can use this fake LeanIX",
+                file=sys.stderr,
+                flush=True,
+            )
+        try:
             stop.wait()
+        except KeyboardInterrupt:
+            print("stopped", flush=True)
+            return 130
     print("stopped", flush=True)
     return 0
 
@@ -119,8 +227,9 @@ def _token(args: argparse.Namespace) -> int:
         base_url=args.base_url,
         token_url=args.token_url,
         timeout=args.timeout,
-        refresh_margin=_config.DEFAULT_REFRESH_MARGIN,
-        mandatory_margin=_config.DEFAULT_MANDATORY_MARGIN,
+        refresh_margin=DEFAULT_REFRESH_MARGIN,
+        mandatory_margin=DEFAULT_MANDATORY_MARGIN,
+        words=CLI_WORDS,
     )
     cache = None if args.no_cache else FileCache()
     cached = cache.load(settings.cache_key) if cache is not None else None
@@ -155,15 +264,20 @@ def _token(args: argparse.Namespace) -> int:
 
 
 def _inspect(args: argparse.Namespace) -> int:
+    import datetime as dt
+    import json
+    import time
+
     import jwt
 
-    value = (args.token if args.token is not None else sys.stdin.read()).strip()
+    value = _token_argument(args.token)
     try:
-        claims: dict[str, Any] = jwt.decode(value, options={"verify_signature": False})
+        claims = jwt.decode(value, options={"verify_signature": False})
     except jwt.PyJWTError:
         raise LeanIXAuthError("that is not a JWT access token") from None
     print(json.dumps(claims, indent=2, sort_keys=True))
-    permission = claims.get("principal", {}).get("permission", {})
+    principal = claims.get("principal")
+    permission = principal.get("permission") if isinstance(principal, dict) else None
     if isinstance(permission, dict) and permission.get("workspaceId"):
         name = permission.get("workspaceName") or "?"
         print(f"workspace: {name} ({permission['workspaceId']})")
@@ -179,6 +293,25 @@ def _inspect(args: argparse.Namespace) -> int:
         left = when.timestamp() - time.time()
         print(f"expires: {when:%Y-%m-%d %H:%M:%S} UTC ({_relative(left)})")
     return 0
+
+
+def _token_argument(given: str | None) -> str:
+    """The token from the argument or stdin, without a 'Bearer ' in front."""
+    if given is None:
+        try:
+            given = sys.stdin.buffer.read(64 * 1024).decode("ascii")
+        except (UnicodeDecodeError, OSError, ValueError, AttributeError):
+            given = ""  # binary input, or no stdin at all: no token either way
+        if not given.isprintable() and not given.strip().isprintable():
+            given = ""
+        where = "on stdin"
+    else:
+        where = "as the argument"
+    scheme, _, rest = given.strip().partition(" ")
+    value = rest.strip() if scheme.lower() == "bearer" else given.strip()
+    if not value:
+        raise LeanIXAuthError(f"no token given {where}")
+    return value
 
 
 def _relative(seconds: float) -> str:

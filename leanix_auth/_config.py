@@ -6,17 +6,20 @@ says what to fix, not an hour later inside a request.
 
 from __future__ import annotations
 
-import base64
 import hashlib
-import ipaddress
 import math
 import os
 import re
-from collections.abc import Mapping
-from dataclasses import dataclass, field
-from urllib.parse import SplitResult, urlsplit
+from urllib.parse import urlsplit
 
 from ._errors import LeanIXConfigError
+
+# Not typing.TYPE_CHECKING: this module is on the path of a cached `leanix-auth token`, which must
+# not pay for importing typing or dataclasses (mypy honours any constant of this name).
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from urllib.parse import SplitResult
 
 TOKEN_PATH = "/services/mtm/v1/oauth2/token"
 # The defaults, stated once for both adapters and the CLI (botocore's advisory and mandatory
@@ -25,23 +28,63 @@ TOKEN_PATH = "/services/mtm/v1/oauth2/token"
 DEFAULT_TIMEOUT = 10.0
 DEFAULT_REFRESH_MARGIN = 300.0
 DEFAULT_MANDATORY_MARGIN = 30.0
+
+# How a caller names each setting in error messages: Python keywords here, flags in the CLI.
+PYTHON_WORDS = {
+    "api_token": "api_token or LEANIX_API_TOKEN",
+    "api_token_hint": "pass api_token=... or set LEANIX_API_TOKEN",
+    "host_hint": (
+        "pass subdomain='acme' (for https://acme.leanix.net) or base_url=..., "
+        "or set LEANIX_SUBDOMAIN or LEANIX_BASE_URL"
+    ),
+    "subdomain": "subdomain",
+    "base_url": "base_url",
+    "token_url": "token_url",
+    "timeout": "timeout",
+}
 _DNS_LABEL = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?", re.IGNORECASE)
 _HOST = re.compile(r"[a-z0-9.-]+|[0-9a-f:.]+", re.IGNORECASE)
 _PRINTABLE_ASCII = re.compile(r"[\x21-\x7e]+")
 _DEFAULT_PORTS = {"https": 443, "http": 80}
 
 
-@dataclass(frozen=True)
 class Settings:
     """What one auth object needs to know. The API token never shows in its repr."""
 
-    api_token: str = field(repr=False)
-    base_url: str
-    token_url: str
-    origin: str
-    timeout: float
-    refresh_margin: float
-    mandatory_margin: float
+    __slots__ = (
+        "api_token",
+        "base_url",
+        "mandatory_margin",
+        "origin",
+        "refresh_margin",
+        "timeout",
+        "token_url",
+    )
+
+    def __init__(
+        self,
+        *,
+        api_token: str,
+        base_url: str,
+        token_url: str,
+        origin: str,
+        timeout: float,
+        refresh_margin: float,
+        mandatory_margin: float,
+    ) -> None:
+        self.api_token = api_token
+        self.base_url = base_url
+        self.token_url = token_url
+        self.origin = origin
+        self.timeout = timeout
+        self.refresh_margin = refresh_margin
+        self.mandatory_margin = mandatory_margin
+
+    def __repr__(self) -> str:
+        return (
+            f"Settings(token_url={self.token_url!r}, timeout={self.timeout!r}, "
+            f"refresh_margin={self.refresh_margin!r}, mandatory_margin={self.mandatory_margin!r})"
+        )
 
     def refresh_lead(self, lifetime: float) -> float:
         """Seconds before expiry that one caller starts a refresh: at most a quarter of life."""
@@ -60,6 +103,8 @@ class Settings:
 
     @property
     def basic_credentials(self) -> str:
+        import base64
+
         raw = f"apitoken:{self.api_token}".encode("ascii")
         return "Basic " + base64.b64encode(raw).decode("ascii")
 
@@ -74,36 +119,35 @@ def resolve(
     refresh_margin: float,
     mandatory_margin: float,
     environ: Mapping[str, str] | None = None,
+    words: Mapping[str, str] = PYTHON_WORDS,
 ) -> Settings:
     env = os.environ if environ is None else environ
-    token = _api_token(api_token if api_token is not None else env.get("LEANIX_API_TOKEN"))
-    base = _base_url(subdomain, base_url, env)
-    origin = origin_of(base, what="base_url")
-    token_url = _url(token_url, "token_url") if token_url is not None else base + TOKEN_PATH
+    token = _api_token(api_token if api_token is not None else env.get("LEANIX_API_TOKEN"), words)
+    base = _base_url(subdomain, base_url, env, words)
+    origin = origin_of(base, what=words["base_url"])
+    token_url = _url(token_url, words["token_url"]) if token_url is not None else base + TOKEN_PATH
     return Settings(
         api_token=token,
         base_url=base,
         token_url=token_url,
         origin=origin,
-        timeout=_positive(timeout, "timeout"),
+        timeout=_positive(timeout, words["timeout"]),
         refresh_margin=_non_negative(refresh_margin, "refresh_margin"),
         mandatory_margin=_non_negative(mandatory_margin, "mandatory_margin"),
     )
 
 
-def _api_token(value: object) -> str:
+def _api_token(value: object, words: Mapping[str, str]) -> str:
     if value is None:
         raise LeanIXConfigError(
-            "no LeanIX API token: pass api_token=... or set LEANIX_API_TOKEN "
+            f"no LeanIX API token: {words['api_token_hint']} "
             "(create one with a Technical User in LeanIX's administration)"
         )
     if not isinstance(value, str):
         raise LeanIXConfigError(f"api_token must be a str, not {type(value).__name__}")
     value = value.strip()
     if not value:
-        raise LeanIXConfigError(
-            "the LeanIX API token is empty: check api_token or LEANIX_API_TOKEN"
-        )
+        raise LeanIXConfigError(f"the LeanIX API token is empty: check {words['api_token']}")
     if not _PRINTABLE_ASCII.fullmatch(value):
         # Never echo the token: say only what kind of character is wrong.
         raise LeanIXConfigError(
@@ -113,28 +157,29 @@ def _api_token(value: object) -> str:
     return value
 
 
-def _base_url(subdomain: str | None, base_url: str | None, env: Mapping[str, str]) -> str:
+def _base_url(
+    subdomain: str | None, base_url: str | None, env: Mapping[str, str], words: Mapping[str, str]
+) -> str:
     if subdomain is not None and base_url is not None:
-        raise LeanIXConfigError("pass either subdomain or base_url, not both")
+        raise LeanIXConfigError(
+            f"pass either {words['subdomain']} or {words['base_url']}, not both"
+        )
     if subdomain is not None:
-        return _from_subdomain(subdomain, "subdomain")
+        return _from_subdomain(subdomain, words["subdomain"], words)
     if base_url is not None:
-        return _url(base_url, "base_url")
+        return _url(base_url, words["base_url"])
     if env.get("LEANIX_BASE_URL"):
         return _url(env["LEANIX_BASE_URL"], "LEANIX_BASE_URL")
     if env.get("LEANIX_SUBDOMAIN"):
-        return _from_subdomain(env["LEANIX_SUBDOMAIN"], "LEANIX_SUBDOMAIN")
-    raise LeanIXConfigError(
-        "no LeanIX workspace host: pass subdomain='acme' (for https://acme.leanix.net) or "
-        "base_url=..., or set LEANIX_SUBDOMAIN or LEANIX_BASE_URL"
-    )
+        return _from_subdomain(env["LEANIX_SUBDOMAIN"], "LEANIX_SUBDOMAIN", words)
+    raise LeanIXConfigError(f"no LeanIX workspace host: {words['host_hint']}")
 
 
-def _from_subdomain(value: object, what: str) -> str:
+def _from_subdomain(value: object, what: str, words: Mapping[str, str]) -> str:
     if not isinstance(value, str) or not _DNS_LABEL.fullmatch(value):
         raise LeanIXConfigError(
             f"{what} must be one DNS label such as 'acme' (letters, digits, inner hyphens, at most "
-            f"63 characters), got {_shown(value)}; for a full URL use base_url"
+            f"63 characters), got {_shown(value)}; for a full URL use {words['base_url']}"
         )
     return f"https://{value.lower()}.leanix.net"
 
@@ -209,8 +254,10 @@ class BearerScope:
 
 def is_loopback(host: str) -> bool:
     host = host.strip("[]").lower()
-    if host == "localhost":
-        return True
+    if host == "localhost" or (host.startswith("127.") and host.replace(".", "").isdigit()):
+        return True  # the common cases, without importing ipaddress (a cached CLI token counts)
+    import ipaddress
+
     try:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:

@@ -7,27 +7,19 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Generator
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ._config import Settings
 from ._effects import CacheCall, Effect, TokenFlow
 from ._exchange import AccessToken, access_token, claims_of, exchange, exchange_budget
+from ._shared_token import SharedToken
 
 if TYPE_CHECKING:
     from ._keeper import TokenKeeper
 
+__all__ = ["CacheLock", "SharedToken", "TokenCache", "shared_exchange"]
+
 logger = logging.getLogger("leanix_auth")
-
-
-@dataclass(frozen=True)
-class SharedToken:
-    """A token as a cache holds it. `remaining` is counted by the cache's own clock (Redis's TTL,
-    or one machine's clock for files), so no reader trusts its own wall clock across machines."""
-
-    value: str = field(repr=False)
-    lifetime: float
-    remaining: float
 
 
 class CacheLock(Protocol):

@@ -7,6 +7,7 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from .._config import is_loopback
 from ._fake import FakeLeanIX
 
 
@@ -22,7 +23,8 @@ class LeanIXServer(FakeLeanIX):
         self._httpd.block_on_close = False  # keep-alive threads end with their sockets
         self._httpd.fake = self  # type: ignore[attr-defined]
         bound_host, bound_port = self._httpd.server_address[:2]
-        super().__init__(f"http://{bound_host!s}:{bound_port}", **options)
+        self.loopback_only = is_loopback(str(bound_host))
+        super().__init__(f"http://{_reachable(str(bound_host))}:{bound_port}", **options)
         self._thread: threading.Thread | None = None
 
     @property
@@ -46,6 +48,15 @@ class LeanIXServer(FakeLeanIX):
             self._thread.join()
             self._thread = None
         self._httpd.server_close()
+
+
+def _reachable(host: str) -> str:
+    """A host a client on this machine can connect to: loopback for a wildcard address."""
+    if host in ("0.0.0.0", ""):  # noqa: S104 - the address we translate, not one we bind
+        return "127.0.0.1"
+    if ":" in host:
+        return "[::1]" if host == "::" else f"[{host}]"
+    return host
 
 
 class _Server(ThreadingHTTPServer):
