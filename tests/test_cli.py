@@ -41,7 +41,7 @@ def served(tmp_path: Path) -> Iterator[tuple[str, str]]:
     finally:
         process.send_signal(signal.SIGINT)  # Ctrl-C
         out, _ = process.communicate(timeout=10)
-        assert process.returncode == 0
+        assert process.returncode == 130  # as shells expect of an interrupted command
         assert out.rstrip().endswith("stopped")
 
 
@@ -166,3 +166,119 @@ def test_a_failed_refresh_prints_the_cached_token_while_it_is_valid(
     assert len(leanix_server.token_requests) == 2
     time.sleep(1.5)  # now it has expired: no token is left to give
     assert run("token", env=env).returncode == 1
+
+
+def test_version_from_the_command_and_from_python_m(tmp_path: Path) -> None:
+    import leanix_auth
+
+    env = user_env(tmp_path)
+    assert run("--version", env=env).stdout == f"leanix-auth {leanix_auth.__version__}\n"
+    module = subprocess.run(
+        [sys.executable, "-m", "leanix_auth", "--version"],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
+    )
+    assert module.stdout == f"leanix-auth {leanix_auth.__version__}\n"
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (("--ttl", "0"), "--ttl: must be a positive number of seconds"),
+        (("--ttl", "-5"), "--ttl: must be a positive number of seconds"),
+        (("--port", "70000"), "--port: must be a port from 0 to 65535"),
+        (("--api-token", "a b"), "--api-token: must be printable ASCII without spaces"),
+    ],
+)
+def test_serve_refuses_bad_options_as_usage_errors(
+    tmp_path: Path, args: tuple[str, ...], fragment: str
+) -> None:
+    result = run("serve", *args, env=user_env(tmp_path))
+    assert result.returncode == 2
+    assert fragment in result.stderr.splitlines()[-1]
+    assert "Traceback" not in result.stderr
+
+
+def start_serve(*args: str) -> tuple[subprocess.Popen[str], list[str]]:
+    """`leanix-auth serve` in its own process, and what it printed until it was ready."""
+    process = subprocess.Popen(
+        [EXE, "serve", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    assert process.stdout is not None
+    lines = [process.stdout.readline()]
+    while lines[-1] and not lines[-1].startswith("Ctrl-C stops it."):
+        lines.append(process.stdout.readline())
+    return process, lines
+
+
+def test_serve_on_all_interfaces_prints_a_loopback_url_and_a_warning() -> None:
+    process, lines = start_serve("--host", "0.0.0.0")
+    process.terminate()
+    _, err = process.communicate(timeout=10)
+    [export] = [line for line in lines if "export" in line]
+    assert "LEANIX_BASE_URL=http://127.0.0.1:" in export
+    assert "warning: listening on 0.0.0.0" in err
+
+
+def test_serve_stops_at_once_on_sigterm() -> None:
+    process, _ = start_serve()
+    process.send_signal(signal.SIGTERM)
+    out, _ = process.communicate(timeout=5)
+    assert process.returncode == 0
+    assert out.rstrip().endswith("stopped")
+
+
+def test_inspect_takes_a_bearer_header_value(tmp_path: Path) -> None:
+    token = make_token(ttl=600)
+    result = run("inspect", env=user_env(tmp_path), stdin=f"Bearer {token}\n")
+    assert result.returncode == 0
+    assert "expires in 9 min" in result.stdout
+
+
+@pytest.mark.parametrize("stdin", [b"", b"\n", b"\x00\xff\xfe binary \x89PNG"])
+def test_inspect_with_no_token_on_stdin_is_one_line(tmp_path: Path, stdin: bytes) -> None:
+    result = subprocess.run(
+        [EXE, "inspect"], input=stdin, capture_output=True, env=user_env(tmp_path), check=False
+    )
+    assert result.returncode == 1
+    assert result.stderr.decode() == "leanix-auth: error: no token given on stdin\n"
+
+
+@pytest.mark.parametrize(
+    ("env_extra", "says", "never"),
+    [
+        ({"LEANIX_SUBDOMAIN": "acme"}, "set LEANIX_API_TOKEN", "api_token="),
+        ({"LEANIX_API_TOKEN": "t"}, "pass --subdomain acme", "base_url="),
+    ],
+)
+def test_configuration_errors_speak_in_flags_and_variables(
+    tmp_path: Path, env_extra: dict[str, str], says: str, never: str
+) -> None:
+    result = run("token", env=user_env(tmp_path, **env_extra))
+    assert result.returncode == 1
+    assert says in result.stderr
+    assert never not in result.stderr
+
+
+@pytest.mark.parametrize(
+    "args",
+    [("token", "--subdomain", "acme", "--base-url", "https://x.example"), ("token", "--bogus")],
+)
+def test_token_options_argparse_must_judge_are_usage_errors(
+    tmp_path: Path, args: tuple[str, ...]
+) -> None:
+    result = run(*args, env=user_env(tmp_path, LEANIX_API_TOKEN="t"))
+    assert result.returncode == 2
+    assert "usage: leanix-auth" in result.stderr
+
+
+def test_token_options_in_either_form_name_the_workspace(
+    leanix_server: LeanIXServer, tmp_path: Path
+) -> None:
+    env = user_env(tmp_path, LEANIX_API_TOKEN=leanix_server.api_token)
+    spaced = run("token", "--base-url", leanix_server.base_url, "--timeout", "5", env=env)
+    joined = run("token", f"--base-url={leanix_server.base_url}", "--no-cache", env=env)
+    assert spaced.returncode == joined.returncode == 0
+    assert {spaced.stdout.strip(), joined.stdout.strip()} <= set(leanix_server.issued_tokens)
