@@ -53,7 +53,10 @@ def exchange_budget(settings: Settings) -> float:
     return settings.timeout * ATTEMPTS + 2.0
 
 
-def exchange(settings: Settings, clock: Clock = time.monotonic) -> ExchangeFlow:
+def exchange(
+    settings: Settings, clock: Clock = time.monotonic, *, ahead: bool = False
+) -> ExchangeFlow:
+    """One exchange with its retries. `ahead`: a refresh ahead of expiry (said in the log)."""
     request = ExchangeRequest(
         url=settings.token_url,
         headers={
@@ -70,7 +73,14 @@ def exchange(settings: Settings, clock: Clock = time.monotonic) -> ExchangeFlow:
         sent_at = clock()
         answer = yield request
         if isinstance(answer, Reply) and answer.status == 200:
-            return parse_token_response(answer, sent_at, settings)
+            token = parse_token_response(answer, sent_at, settings)
+            logger.info(
+                "LeanIX access token from %s, valid for %.0f s%s",
+                _safe_origin(settings.token_url),
+                token.lifetime,
+                " (a refresh ahead of expiry)" if ahead else "",
+            )
+            return token
         error, delay = _judge(answer, attempt, settings)
         if delay is None or attempt == ATTEMPTS:
             raise error

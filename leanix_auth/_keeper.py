@@ -66,6 +66,7 @@ class TokenKeeper:
         self._failures = 0
         # Token values the API answered 401: never used again, even if a cache offers them.
         self.refused_values: deque[str] = deque(maxlen=4)
+        self.cache_failing = False  # so that an outage of the shared cache is logged once
 
     def fresh_token(self) -> AccessToken | None:
         """The token, if it is before its refresh point: the lock-free path of every request."""
@@ -128,7 +129,6 @@ class TokenKeeper:
             waiters = self._finish(ticket, None)
         for waiter in waiters:
             waiter(None)
-        logger.debug("LeanIX access token stored, valid for %.0f s", token.lifetime)
 
     def failed(self, error: LeanIXAuthError, ticket: int) -> AccessToken | None:
         """Record a failed exchange. Returns the token still worth using, if there is one."""
@@ -268,7 +268,7 @@ def replace_refused(
     keeper.discard(authorization)
     if cache is not None:
         value = authorization.removeprefix("Bearer ")
-        yield CacheCall(guarded(lambda: cache.discard(settings.cache_key, value), None))
+        yield CacheCall(guarded(keeper, lambda: cache.discard(settings.cache_key, value), None))
     return (yield from obtain(keeper, settings, cache))
 
 
@@ -278,7 +278,7 @@ def settle(
     """Run exchange `ticket`, which this caller claimed, and tell the keeper how it went."""
     try:
         if cache is None:
-            token = yield from exchange(settings, keeper.clock)
+            token = yield from exchange(settings, keeper.clock, ahead=ahead)
         else:
             token = yield from shared_exchange(keeper, settings, cache, ahead=ahead)
     except LeanIXAuthError as error:

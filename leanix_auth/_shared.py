@@ -57,23 +57,24 @@ def shared_exchange(
     if token is not None:
         return token
     budget = exchange_budget(settings)
-    lock: CacheLock | None = yield CacheCall(guarded(lambda: cache.lock(key, budget), None))
+    lock: CacheLock | None = yield CacheCall(guarded(keeper, lambda: cache.lock(key, budget), None))
+    release = guarded(keeper, lock.release, None) if lock is not None else None
     held = False
     if lock is not None:
-        acquire = guarded(lambda: lock.acquire(timeout=budget), False)
-        held = bool((yield CacheCall(acquire, undo=lambda got: got and guarded(lock.release, 0)())))
+        acquire = guarded(keeper, lambda: lock.acquire(timeout=budget), False)
+        held = bool((yield CacheCall(acquire, undo=lambda got: got and release and release())))
     try:
         token = (yield from _adopt(keeper, settings, cache, ahead=ahead)) if held else None
         if token is None:
-            token = yield from exchange(settings, keeper.clock)
+            token = yield from exchange(settings, keeper.clock, ahead=ahead)
             shared = SharedToken(token.value, token.lifetime, token.expires_at - keeper.clock())
-            yield CacheCall(guarded(lambda: cache.store(key, shared), None))
+            yield CacheCall(guarded(keeper, lambda: cache.store(key, shared), None))
     except BaseException:
-        if lock is not None and held:  # we may be closing and unable to yield: release here
-            guarded(lock.release, None)()
+        if held and release is not None:  # we may be closing and unable to yield: release here
+            release()
         raise
-    if lock is not None and held:
-        yield CacheCall(guarded(lock.release, None))
+    if held and release is not None:
+        yield CacheCall(release)
     return token
 
 
@@ -83,7 +84,7 @@ def _adopt(
     """The cache's token, if it is good enough: before its refresh window when we are refreshing
     ahead, before its mandatory window when we have none; never one the API refused, nor the
     one in hand (whoever asks for a new token wants another)."""
-    shared = yield CacheCall(guarded(lambda: cache.load(settings.cache_key), None))
+    shared = yield CacheCall(guarded(keeper, lambda: cache.load(settings.cache_key), None))
     if not isinstance(shared, SharedToken) or shared.value in keeper.refused_values:
         return None
     held = keeper.current
@@ -94,22 +95,32 @@ def _adopt(
         shared.value, claims_of(shared.value), shared.lifetime, now + shared.remaining, settings
     )
     if now < (token.refresh_at if ahead else token.mandatory_at):
+        logger.debug(
+            "LeanIX access token taken from the shared cache, %.0f s left", shared.remaining
+        )
         return token
     return None
 
 
-def guarded(call: Callable[[], Any], fallback: Any) -> Callable[[], Any]:
-    """`call`, but a broken cache only costs a warning: the integration goes on without it."""
+def guarded(keeper: TokenKeeper, call: Callable[[], Any], fallback: Any) -> Callable[[], Any]:
+    """`call`, but a broken cache only costs a warning: the integration goes on without it. One
+    warning when the cache starts failing and one line when it answers again, not one a call."""
 
     def run() -> Any:
         try:
-            return call()
+            result = call()
         except Exception as error:
-            logger.warning(
-                "token cache unavailable, going on without it: %s: %s",
-                type(error).__name__,
-                str(error)[:200],
-            )
+            if not keeper.cache_failing:
+                keeper.cache_failing = True
+                logger.warning(
+                    "token cache unavailable, going on without it until it answers again: %s: %s",
+                    type(error).__name__,
+                    str(error)[:200],
+                )
             return fallback
+        if keeper.cache_failing:
+            keeper.cache_failing = False
+            logger.info("token cache answers again")
+        return result
 
     return run
