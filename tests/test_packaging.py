@@ -37,6 +37,15 @@ def test_the_wheel_ships_the_license_and_the_one_version(tmp_path: Path) -> None
     assert "License-Expression: MIT" in metadata
     assert "License-File: LICENSE" in metadata
     assert f"Version: {leanix_auth.__version__}" in metadata
+    for line in [
+        "Author: leanix-auth contributors",
+        "Keywords: access-token,auth,httpx,leanix,oauth2,pytest,requests,sap",
+        "Classifier: Intended Audience :: Developers",
+        "Classifier: Topic :: Internet :: WWW/HTTP",
+        "Classifier: Framework :: Pytest",
+    ]:
+        assert line in metadata
+    assert "Classifier: License" not in metadata  # PEP 639: the expression replaces it
     assert "leanix_auth/__main__.py" in names
 
 
