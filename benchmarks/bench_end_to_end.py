@@ -13,7 +13,7 @@ from leanix_auth import LeanIXAuth, LeanIXHttpxAuth
 def end_to_end() -> Table:
     rows = []
     with served() as (base_url, api_token):
-        url = base_url + "/services/x"
+        url = base_url + "/services/pathfinder/v1/x"
         token = LeanIXAuth(api_token, base_url=base_url).get_token()
         with requests.Session() as plain, requests.Session() as ours:
             plain.auth = StaticHeader(f"Bearer {token}")

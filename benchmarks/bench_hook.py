@@ -176,7 +176,7 @@ def hook_alone() -> list[Table]:
     (requests) or taking the first request of its auth flow (httpx), against an auth object
     that sets one fixed header."""
     with LeanIXServer() as server:
-        url = server.base_url + "/x"
+        url = server.base_url + "/services/a/v1"
         token = LeanIXAuth(server.api_token, base_url=server.base_url).get_token()
         static = StaticHeader(f"Bearer {token}")
         prepared = requests.Request("GET", url).prepare()

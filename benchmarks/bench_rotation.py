@@ -22,9 +22,11 @@ def rotation() -> Table:
                 continue
             sessions = [requests_session(auths[name]) for _ in range(16)]
             ensure_token(sessions[0])
-            sessions[0].get(server.base_url + "/x")
+            sessions[0].get(server.base_url + "/services/a/v1")
             server.token_delay = 1.0
-            latencies = sorted(call_continuously(sessions, server.base_url + "/x", seconds=8.5))
+            latencies = sorted(
+                call_continuously(sessions, server.base_url + "/services/a/v1", seconds=8.5)
+            )
             slowest, p99 = latencies[-1], latencies[int(len(latencies) * 0.99)]
             rows.append(
                 [

@@ -37,7 +37,10 @@ def stampede() -> Table:
                 for _ in range(20):
                     try:
                         ensure_token(session)
-                        if session.get(server.base_url + "/x", timeout=30).status_code != 200:
+                        if (
+                            session.get(server.base_url + "/services/a/v1", timeout=30).status_code
+                            != 200
+                        ):
                             bad += 1
                     except Exception:
                         bad += 1
@@ -75,7 +78,7 @@ async def async_stampede(server: LeanIXServer, auth: Any) -> tuple[int, int]:
         async def one() -> bool:
             try:
                 await aensure_token(client)
-                status: int = (await client.get(server.base_url + "/x")).status_code
+                status: int = (await client.get(server.base_url + "/services/a/v1")).status_code
             except Exception:
                 return False
             return status == 200

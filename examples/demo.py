@@ -41,7 +41,7 @@ def with_requests(server: LeanIXServer) -> None:
     )
 
     server.revoke_tokens()
-    answer = session.get(server.base_url + "/services/x")
+    answer = session.get(server.base_url + "/services/pathfinder/v1/x")
     step(
         f"LeanIX revoked the token: the next call got {answer.history[0].status_code}, "
         f"exchanged once more, resent, and returned {answer.status_code}"
@@ -73,7 +73,7 @@ def with_requests(server: LeanIXServer) -> None:
     def work(_: int) -> int:
         with requests.Session() as own:
             own.auth = shared
-            return own.get(server.base_url + "/services/x").status_code
+            return own.get(server.base_url + "/services/pathfinder/v1/x").status_code
 
     with ThreadPoolExecutor(64) as pool:
         statuses = list(pool.map(work, range(64)))
@@ -89,9 +89,11 @@ async def with_httpx(server: LeanIXServer) -> None:
     auth = LeanIXHttpxAuth(server.api_token, base_url=server.base_url)
     async with httpx.AsyncClient(auth=auth, limits=httpx.Limits(max_connections=20)) as client:
         answers = await asyncio.gather(
-            *(client.get(server.base_url + "/services/x") for _ in range(200))
+            *(client.get(server.base_url + "/services/pathfinder/v1/x") for _ in range(200))
         )
-        other = await client.get(server.base_url.replace("127.0.0.1", "localhost") + "/x")
+        other = await client.get(
+            server.base_url.replace("127.0.0.1", "localhost") + "/services/a/v1"
+        )
     ok = sum(a.status_code == 200 for a in answers)
     step(
         f"200 concurrent tasks: {ok} answers 200, {len(server.token_requests) - before} "

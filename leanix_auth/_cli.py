@@ -199,7 +199,8 @@ def _serve(args: argparse.Namespace) -> int:
         print(f"token url: {server.token_url}")
         print("try:")
         print(f"  export LEANIX_BASE_URL={server.base_url} LEANIX_API_TOKEN={server.api_token}")
-        print(f'  curl -H "Authorization: Bearer $({PROG} token)" {server.base_url}/services/x')
+        api = f"{server.base_url}/services/pathfinder/v1/x"
+        print(f'  curl -H "Authorization: Bearer $({PROG} token)" {api}')
         print("Ctrl-C stops it.", flush=True)
         if not server.loopback_only:
             print(

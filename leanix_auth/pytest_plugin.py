@@ -26,6 +26,22 @@ def pytest_configure(config: pytest.Config) -> None:
     )
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # pytest-httpx's httpx_mock catches every httpx request, whichever fixture comes first: keep
+    # it off LeanIX's host, so that leanix_mock answers there. A should_mock of the test's own
+    # wins (markers nearer the test come first), and must then leave LeanIX's host out itself.
+    for item in items:
+        fixtures = getattr(item, "fixturenames", ())
+        if "leanix_mock" in fixtures and "httpx_mock" in fixtures:
+            marker = item.get_closest_marker("leanix")
+            host = f"{(marker.kwargs if marker else {}).get('subdomain', 'acme')}.leanix.net"
+            item.add_marker(pytest.mark.httpx_mock(should_mock=_elsewhere_than(host)))
+
+
+def _elsewhere_than(host: str) -> Callable[[Any], bool]:
+    return lambda request: bool(request.url.host != host)
+
+
 def _options(request: pytest.FixtureRequest) -> dict[str, Any]:
     marker = request.node.get_closest_marker("leanix")
     return dict(marker.kwargs) if marker is not None else {}

@@ -22,7 +22,7 @@ def main() -> None:
     kind, cache_kind, target = sys.argv[1:4]
     cache: TokenCache = FileCache(target) if cache_kind == "file" else RedisCache.from_url(target)
     timeout = float(os.environ.get("WORKER_TIMEOUT", "10"))
-    url = os.environ["LEANIX_BASE_URL"] + "/services/x"
+    url = os.environ["LEANIX_BASE_URL"] + "/services/pathfinder/v1/x"
     if kind == "requests":
         session = requests.Session()
         session.auth = LeanIXAuth(cache=cache, timeout=timeout)

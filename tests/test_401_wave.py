@@ -23,7 +23,7 @@ def test_150_threads_on_one_httpx_client_survive_a_revocation(
     leanix_server: LeanIXServer,
 ) -> None:
     auth = LeanIXHttpxAuth(leanix_server.api_token, base_url=leanix_server.base_url)
-    url = leanix_server.base_url + "/x"
+    url = leanix_server.base_url + "/services/a/v1"
     with httpx.Client(auth=auth, timeout=30) as client:
         assert client.get(url).status_code == 200
         leanix_server.revoke_tokens()
@@ -38,7 +38,7 @@ def test_150_tasks_on_one_async_client_survive_a_revocation(
     leanix_server: LeanIXServer, backend: str
 ) -> None:
     auth = LeanIXHttpxAuth(leanix_server.api_token, base_url=leanix_server.base_url)
-    url = leanix_server.base_url + "/x"
+    url = leanix_server.base_url + "/services/a/v1"
 
     async def main() -> list[int]:
         async with httpx.AsyncClient(auth=auth, timeout=30) as client:
@@ -54,7 +54,7 @@ def test_150_tasks_on_one_async_client_survive_a_revocation(
 
 def test_150_threads_on_requests_survive_a_revocation(leanix_server: LeanIXServer) -> None:
     auth = LeanIXAuth(leanix_server.api_token, base_url=leanix_server.base_url)
-    url = leanix_server.base_url + "/x"
+    url = leanix_server.base_url + "/services/a/v1"
     with requests.Session() as session:
         session.auth = auth
         assert session.get(url).status_code == 200

@@ -237,11 +237,11 @@ def test_auth_objects_sharing_a_cache_refresh_once_per_lifetime(
         sessions.append(session)
     try:
         for session in sessions:
-            assert session.get(leanix_server.base_url + "/x").status_code == 200
+            assert session.get(leanix_server.base_url + "/services/a/v1").status_code == 200
         time.sleep(3.2)
         for _ in range(3):
             for session in sessions:
-                assert session.get(leanix_server.base_url + "/x").status_code == 200
+                assert session.get(leanix_server.base_url + "/services/a/v1").status_code == 200
             time.sleep(0.2)
     finally:
         for session in sessions:
@@ -281,7 +281,7 @@ def test_async_clients_never_run_cache_io_on_the_event_loop(
 
     async def main() -> int:
         async with httpx.AsyncClient(auth=auth) as client:
-            return (await client.get(leanix_server.base_url + "/x")).status_code
+            return (await client.get(leanix_server.base_url + "/services/a/v1")).status_code
 
     assert anyio.run(main, backend=backend) == 200
     assert cache.threads
@@ -345,7 +345,7 @@ def test_a_custom_cache_from_the_public_protocol_shares_one_token(
     leanix_server.revoke_tokens()
     with requests.Session() as session:
         session.auth = one
-        assert session.get(leanix_server.base_url + "/x").status_code == 200
+        assert session.get(leanix_server.base_url + "/services/a/v1").status_code == 200
     old = one.get_token()
     assert two.refresh() == old  # the token `one` stored after the 401 is new to `two`
     assert one.refresh() != old  # but not to `one`, which holds it: a forced refresh exchanges

@@ -20,7 +20,7 @@ def test_cancelling_the_exchanging_task_fails_none_of_its_99_waiters(
 ) -> None:
     leanix_server.token_delay = 0.5
     auth = LeanIXHttpxAuth(leanix_server.api_token, base_url=leanix_server.base_url)
-    url = leanix_server.base_url + "/x"
+    url = leanix_server.base_url + "/services/a/v1"
     statuses: list[int] = []
 
     async def main() -> None:
@@ -62,7 +62,7 @@ def test_an_exchange_that_timed_out_is_a_timeout_for_every_waiter(
 
             async def one() -> None:
                 try:
-                    await client.get(leanix_server.base_url + "/x")
+                    await client.get(leanix_server.base_url + "/services/a/v1")
                 except LeanIXTokenError as error:
                     errors.append(str(error))
 
@@ -139,7 +139,9 @@ def test_threads_each_with_their_own_loop_share_one_exchange(leanix_server: Lean
     async def calls(count: int) -> None:
         async with httpx.AsyncClient(auth=auth) as client:
             for _ in range(count):
-                statuses.append((await client.get(leanix_server.base_url + "/x")).status_code)
+                statuses.append(
+                    (await client.get(leanix_server.base_url + "/services/a/v1")).status_code
+                )
 
     threads = [
         threading.Thread(target=anyio.run, args=(calls, 3), kwargs={"backend": backend})

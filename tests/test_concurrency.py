@@ -22,7 +22,9 @@ def test_64_threads_on_requests_share_one_exchange(leanix_server: LeanIXServer) 
     def work(_: int) -> list[int]:
         with requests.Session() as session:
             session.auth = auth
-            return [session.get(leanix_server.base_url + "/x").status_code for _ in range(3)]
+            return [
+                session.get(leanix_server.base_url + "/services/a/v1").status_code for _ in range(3)
+            ]
 
     with ThreadPoolExecutor(64) as pool:
         statuses = [s for batch in pool.map(work, range(64)) for s in batch]
@@ -36,7 +38,10 @@ def test_threads_on_one_httpx_client_share_one_exchange(leanix_server: LeanIXSer
     limits = httpx.Limits(max_connections=40)
     with httpx.Client(auth=auth, limits=limits) as client, ThreadPoolExecutor(32) as pool:
         statuses = list(
-            pool.map(lambda _: client.get(leanix_server.base_url + "/x").status_code, range(96))
+            pool.map(
+                lambda _: client.get(leanix_server.base_url + "/services/a/v1").status_code,
+                range(96),
+            )
         )
     assert statuses == [200] * 96
     assert len(leanix_server.token_requests) == 1
@@ -49,7 +54,9 @@ def test_500_tasks_share_one_exchange(leanix_server: LeanIXServer, backend: str)
     async def main() -> list[int]:
         limits = httpx.Limits(max_connections=50)
         async with httpx.AsyncClient(auth=auth, limits=limits, timeout=30) as client:
-            answers = await in_tasks(500, lambda: client.get(leanix_server.base_url + "/x"))
+            answers = await in_tasks(
+                500, lambda: client.get(leanix_server.base_url + "/services/a/v1")
+            )
         return [a.status_code for a in answers]
 
     assert anyio.run(main, backend=backend) == [200] * 500
@@ -84,7 +91,7 @@ def test_many_401s_after_a_revocation_cause_one_new_exchange(leanix_server: Lean
     def work(_: int) -> int:
         with requests.Session() as session:
             session.auth = auth
-            return session.get(leanix_server.base_url + "/x").status_code
+            return session.get(leanix_server.base_url + "/services/a/v1").status_code
 
     with ThreadPoolExecutor(16) as pool:
         assert list(pool.map(work, range(16))) == [200] * 16
@@ -107,7 +114,9 @@ def test_50_tasks_with_a_memory_cache_share_one_exchange(
             httpx.AsyncClient(auth=auths[1]) as two,
         ):
             clients = itertools.cycle([one, two])  # two auth objects, one cache, all at once
-            answers = await in_tasks(50, lambda: next(clients).get(leanix_server.base_url + "/x"))
+            answers = await in_tasks(
+                50, lambda: next(clients).get(leanix_server.base_url + "/services/a/v1")
+            )
         return [a.status_code for a in answers]
 
     assert anyio.run(main, backend=backend) == [200] * 50

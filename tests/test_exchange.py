@@ -30,7 +30,7 @@ def test_exchange_is_post_with_basic_apitoken_and_client_credentials(
 
 def test_token_is_reused_while_valid(caller: Call, leanix_server: LeanIXServer) -> None:
     for _ in range(5):
-        assert caller(leanix_server.base_url + "/x") == 200
+        assert caller(leanix_server.base_url + "/services/a/v1") == 200
     assert len(leanix_server.token_requests) == 1
     assert len({r.bearer for r in leanix_server.api_requests}) == 1
 
@@ -40,7 +40,7 @@ def test_wrong_api_token_is_a_credentials_error_and_not_retried(
 ) -> None:
     call, _ = make_caller(kind, leanix_server, api_token="not-the-right-one")
     with pytest.raises(LeanIXCredentialsError, match=r"rejected the API token \(HTTP 401") as err:
-        call(leanix_server.base_url + "/x")
+        call(leanix_server.base_url + "/services/a/v1")
     assert "Bad credentials" in str(err.value)  # LeanIX's error_description is passed on
     assert err.value.status == 401
     assert len(leanix_server.token_requests) == 1
@@ -53,7 +53,7 @@ def test_rate_limits_and_server_errors_are_retried(
 ) -> None:
     leanix_server.fail_token_requests(status, times=2)
     call, _ = make_caller(kind, leanix_server)
-    assert call(leanix_server.base_url + "/x") == 200
+    assert call(leanix_server.base_url + "/services/a/v1") == 200
     assert len(leanix_server.token_requests) == 3
 
 
@@ -63,7 +63,7 @@ def test_retry_after_is_honoured(
     leanix_server.fail_token_requests(429, times=1, retry_after=1)
     call, _ = make_caller(kind, leanix_server)
     started = time.monotonic()
-    assert call(leanix_server.base_url + "/x") == 200
+    assert call(leanix_server.base_url + "/services/a/v1") == 200
     assert time.monotonic() - started >= 0.95  # a backoff alone would be 0.25 s at most
     assert len(leanix_server.token_requests) == 2
 
@@ -74,7 +74,7 @@ def test_persistent_failure_ends_in_one_clear_error(
     leanix_server.fail_token_requests(503, times=10)
     call, _ = make_caller(kind, leanix_server)
     with pytest.raises(LeanIXAuthError, match="answered HTTP 503: unavailable: Injected") as err:
-        call(leanix_server.base_url + "/x")
+        call(leanix_server.base_url + "/services/a/v1")
     assert leanix_server.token_url in str(err.value)
     assert len(leanix_server.token_requests) == 4  # one try and three retries, then give up
 
@@ -98,7 +98,7 @@ def test_a_broken_200_is_a_clear_error(
     leanix_server.add("POST", "/services/mtm/v1/oauth2/token", body=body)
     call, _ = make_caller(kind, leanix_server)
     with pytest.raises(LeanIXAuthError, match=fragment):
-        call(leanix_server.base_url + "/x")
+        call(leanix_server.base_url + "/services/a/v1")
 
 
 def test_an_opaque_token_with_expires_in_works(
@@ -110,7 +110,7 @@ def test_an_opaque_token_with_expires_in_works(
         "POST", "/services/mtm/v1/oauth2/token", json={"access_token": "opaque", "expires_in": 3599}
     )
     call, _ = make_caller(kind, leanix_server)
-    assert call(leanix_server.base_url + "/x") == 401
+    assert call(leanix_server.base_url + "/services/a/v1") == 401
     assert [r.bearer for r in leanix_server.api_requests] == ["opaque", "opaque"]
     assert len(leanix_server.token_requests) == 2
 
@@ -121,7 +121,7 @@ def test_an_already_expired_token_is_one_error_not_a_loop(
     leanix_server.token_ttl = -60
     call, _ = make_caller(kind, leanix_server)
     with pytest.raises(LeanIXAuthError, match="already expired"):
-        call(leanix_server.base_url + "/x")
+        call(leanix_server.base_url + "/services/a/v1")
     assert len(leanix_server.token_requests) == 1
 
 
@@ -131,7 +131,7 @@ def test_unreachable_endpoint_is_retried_then_one_error_with_requests() -> None:
         requests.Session() as session,
         pytest.raises(LeanIXAuthError, match="could not be reached"),
     ):
-        session.get(auth.base_url + "/x", auth=auth)
+        session.get(auth.base_url + "/services/a/v1", auth=auth)
 
 
 def test_unreachable_endpoint_with_get_token_of_httpx_is_one_error() -> None:
@@ -154,5 +154,5 @@ def test_session_passed_in_carries_the_exchange(leanix_server: LeanIXServer) -> 
         session.hooks["response"].append(lambda r, **_: seen.append(r.url))
         auth = LeanIXAuth(leanix_server.api_token, base_url=leanix_server.base_url, session=session)
         session.auth = auth  # the same session as auth and as carrier: no recursion
-        assert session.get(leanix_server.base_url + "/x").status_code == 200
-    assert seen == [leanix_server.token_url, leanix_server.base_url + "/x"]
+        assert session.get(leanix_server.base_url + "/services/a/v1").status_code == 200
+    assert seen == [leanix_server.token_url, leanix_server.base_url + "/services/a/v1"]

@@ -97,13 +97,13 @@ def test_stubs_echo_and_graphql(leanix_server: LeanIXServer) -> None:
     leanix_server.add_graphql("me", errors=[{"message": "nope"}])
     with session:
         stubbed = session.get(leanix_server.base_url + "/services/pathfinder/v1/factSheets?x=1")
-        echo = session.put(leanix_server.base_url + "/anything", data=b"hello")
+        echo = session.put(leanix_server.base_url + "/services/any/v2/thing", data=b"hello")
         by_query = session.post(
             leanix_server.graphql_url, json={"query": "{ allFactSheets { n } }"}
         )
         other = session.post(leanix_server.graphql_url, json={"query": "{ me { id } }"})
     assert (stubbed.status_code, stubbed.json()) == (201, {"data": [1]})
-    assert echo.json() == {"method": "PUT", "path": "/anything", "body": "hello"}
+    assert echo.json() == {"method": "PUT", "path": "/services/any/v2/thing", "body": "hello"}
     assert by_query.json() == {"data": {"n": 1}}
     assert other.json() == {"data": None, "errors": [{"message": "nope"}]}
     assert leanix_server.api_requests[0].path == "/services/pathfinder/v1/factSheets?x=1"
@@ -113,7 +113,9 @@ def test_two_fakes_never_accept_each_others_tokens() -> None:
     with LeanIXServer() as one, LeanIXServer() as two:
         token = one.issue_token()
         answer = requests.get(
-            two.base_url + "/x", headers={"Authorization": f"Bearer {token}"}, timeout=5
+            two.base_url + "/services/a/v1",
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=5,
         )
         assert answer.status_code == 401
         assert one.api_token != two.api_token
@@ -126,8 +128,8 @@ def test_mock_refuses_other_hosts_and_lets_loopback_through(
         requests.get("https://example.com/", timeout=5)
     with pytest.raises(Exception, match="not mocked"):
         httpx.get("https://example.com/")
-    assert requests.get(leanix_server.base_url + "/x", timeout=5).status_code == 401
-    assert httpx.get(leanix_server.base_url + "/x").status_code == 401
+    assert requests.get(leanix_server.base_url + "/services/a/v1", timeout=5).status_code == 401
+    assert httpx.get(leanix_server.base_url + "/services/a/v1").status_code == 401
     assert exchange(leanix_mock, leanix_mock.api_token).status_code == 200
     assert len(leanix_server.api_requests) == 2
 

@@ -79,7 +79,9 @@ def test_a_hanging_endpoint_through_an_httpx_client_times_out() -> None:
             httpx.Client(auth=auth, timeout=None) as client,
             pytest.raises(LeanIXTokenError, match=r"no answer within 0.3 s"),
         ):
-            client.get(base_url + "/x")  # the exchange's own timeout, not the client's None
+            client.get(
+                base_url + "/services/a/v1"
+            )  # the exchange's own timeout, not the client's None
 
 
 def test_an_endpoint_that_hangs_up_is_retried_then_one_error() -> None:
@@ -114,7 +116,7 @@ def test_a_redirect_is_not_followed_with_the_api_token(
     # A client that follows redirects strips the credentials before it leaves the origin.
     auth = LeanIXHttpxAuth(leanix_server.api_token, base_url=leanix_server.base_url)
     with httpx.Client(auth=auth, follow_redirects=True) as client, pytest.raises(LeanIXAuthError):
-        client.get(leanix_server.base_url + "/x")
+        client.get(leanix_server.base_url + "/services/a/v1")
     assert all("Authorization" not in r.headers for r in elsewhere.token_requests)
 
 

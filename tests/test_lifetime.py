@@ -40,10 +40,10 @@ def test_expiry_comes_from_exp_not_expires_in(
 
     short = answer_with_token(3)  # exp says 3 s, expires_in claims an hour
     call, _ = make_caller(kind, leanix_server)
-    assert call(leanix_server.base_url + "/x") == 200
+    assert call(leanix_server.base_url + "/services/a/v1") == 200
     time.sleep(2.1)  # past the 2 s we count for it
     long = answer_with_token(3600)
-    assert call(leanix_server.base_url + "/x") == 200
+    assert call(leanix_server.base_url + "/services/a/v1") == 200
     assert [r.bearer for r in leanix_server.api_requests] == [short, long]
     assert len(leanix_server.token_requests) == 2
 
@@ -55,10 +55,10 @@ def test_a_clock_two_hours_off_still_reuses_one_token_for_its_life(
     leanix_server.clock_offset = skew  # the server's clock against ours
     leanix_server.token_ttl = 3
     call, _ = make_caller(kind, leanix_server)
-    assert [call(leanix_server.base_url + "/x") for _ in range(3)] == [200] * 3
+    assert [call(leanix_server.base_url + "/services/a/v1") for _ in range(3)] == [200] * 3
     assert len(leanix_server.token_requests) == 1
     time.sleep(2.1)
-    assert call(leanix_server.base_url + "/x") == 200
+    assert call(leanix_server.base_url + "/services/a/v1") == 200
     assert len(leanix_server.token_requests) == 2
     assert len(leanix_server.api_requests) == 4  # no expired token was sent and retried
 
@@ -69,16 +69,16 @@ def test_sync_clients_refresh_ahead_in_the_background(
 ) -> None:
     leanix_server.token_ttl = 7  # counted as 6 s: refresh window from 4.5 s, mandatory from 5.7 s
     call, auth = make_caller(sync_kind, leanix_server)
-    assert call(leanix_server.base_url + "/x") == 200
+    assert call(leanix_server.base_url + "/services/a/v1") == 200
     [old] = leanix_server.issued_tokens
     leanix_server.token_delay = 0.8
     time.sleep(4.6)
-    assert call(leanix_server.base_url + "/x") == 200
+    assert call(leanix_server.base_url + "/services/a/v1") == 200
     # That call went out with the old token while the refresh was still under way.
     assert leanix_server.api_requests[-1].bearer == old
     # Wait for the client to hold the new token, not merely for the fake to have issued it.
     eventually(lambda: auth.get_token() != old)
-    assert call(leanix_server.base_url + "/x") == 200
+    assert call(leanix_server.base_url + "/services/a/v1") == 200
     assert leanix_server.api_requests[-1].bearer == leanix_server.issued_tokens[1]
     assert len(leanix_server.token_requests) == 2
 
@@ -88,7 +88,7 @@ def test_async_refresh_holds_up_only_the_task_that_runs_it(
 ) -> None:
     leanix_server.token_ttl = 5
     auth = LeanIXHttpxAuth(leanix_server.api_token, base_url=leanix_server.base_url)
-    url = leanix_server.base_url + "/x"
+    url = leanix_server.base_url + "/services/a/v1"
 
     async def main() -> list[str | None]:
         async with httpx.AsyncClient(auth=auth) as client, anyio.create_task_group() as group:
@@ -112,16 +112,16 @@ def test_failed_refresh_keeps_the_valid_token_until_it_expires(
 ) -> None:
     leanix_server.token_ttl = 5
     call, _ = make_caller(kind, leanix_server)
-    assert call(leanix_server.base_url + "/x") == 200
+    assert call(leanix_server.base_url + "/services/a/v1") == 200
     [old] = leanix_server.issued_tokens
     time.sleep(3.1)
     leanix_server.fail_token_requests(401, times=100)  # LeanIX says no from now on
-    assert call(leanix_server.base_url + "/x") == 200
+    assert call(leanix_server.base_url + "/services/a/v1") == 200
     eventually(lambda: any(r.levelno == logging.WARNING for r in all_logs))
-    assert call(leanix_server.base_url + "/x") == 200
+    assert call(leanix_server.base_url + "/services/a/v1") == 200
     assert {r.bearer for r in leanix_server.api_requests} == {old}
     [warning] = [r for r in all_logs if r.levelno == logging.WARNING]
     assert "refresh failed; the current token stays in use" in warning.getMessage()
     time.sleep(1.0)  # now the token is past its life and no new one can be had
     with pytest.raises(LeanIXAuthError, match="rejected the API token"):
-        call(leanix_server.base_url + "/x")
+        call(leanix_server.base_url + "/services/a/v1")

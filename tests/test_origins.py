@@ -25,8 +25,8 @@ def test_other_hosts_never_see_the_bearer_nor_trigger_a_retry(
     kind: str, leanix_server: LeanIXServer, other_host: LeanIXServer, make_caller: Callers
 ) -> None:
     call, _ = make_caller(kind, leanix_server)
-    assert call(leanix_server.base_url + "/x") == 200
-    assert call(other_host.base_url + "/x") == 401  # the other host wants its own token
+    assert call(leanix_server.base_url + "/services/a/v1") == 200
+    assert call(other_host.base_url + "/services/a/v1") == 401  # the other host wants its own token
     [seen] = other_host.api_requests
     assert "Authorization" not in seen.headers
     assert len(leanix_server.token_requests) == 1
@@ -55,9 +55,9 @@ def test_the_instance_url_of_the_token_may_receive_the_bearer(
     localhost = leanix_server.base_url.replace("127.0.0.1", "localhost")
     instance = leanix_server.base_url
     call, _ = make_caller(kind, leanix_server, base_url=localhost)
-    assert call(instance + "/before-any-token") == 401  # not ours yet: no bearer
-    assert call(localhost + "/x") == 200
-    assert call(instance + "/after") == 200
+    assert call(instance + "/services/a/v1/before-any-token") == 401  # not ours yet: no bearer
+    assert call(localhost + "/services/a/v1") == 200
+    assert call(instance + "/services/a/v1/after") == 200
     assert [r.bearer is not None for r in leanix_server.api_requests] == [False, True, True]
 
 

@@ -32,7 +32,7 @@ def test_live_server_with_async_httpx(leanix_server):
 
     async def main():
         async with httpx.AsyncClient(auth=auth) as client:
-            return (await client.get(leanix_server.base_url + "/services/x")).status_code
+            return (await client.get(leanix_server.base_url + "/services/a/v1")).status_code
 
     assert asyncio.run(main()) == 200
 
@@ -49,10 +49,10 @@ def test_mock_answers_the_real_url_for_requests_and_httpx(leanix_mock):
 
     async def main():
         async with httpx.AsyncClient(auth=auth) as client:
-            return (await client.get("https://acme.leanix.net/x")).status_code
+            return (await client.get("https://acme.leanix.net/services/a/v1")).status_code
 
     assert asyncio.run(main()) == 200
-    assert [r.path for r in leanix_mock.api_requests][-1] == "/x"
+    assert [r.path for r in leanix_mock.api_requests][-1] == "/services/a/v1"
 
 
 @pytest.mark.leanix(subdomain="contoso", token_ttl=120, api_token="fixed-for-this-test")

@@ -24,7 +24,7 @@ def test_event_hooks_and_history_never_see_the_token_request(leanix_server: Lean
     seen: list[str] = []
     hooks = {"request": [lambda r: seen.append(f"{r.method} {r.url.path} {r.headers}")]}
     with httpx.Client(auth=auth_for(leanix_server), event_hooks=hooks) as client:
-        answer = client.get(leanix_server.base_url + "/x")
+        answer = client.get(leanix_server.base_url + "/services/a/v1")
     assert answer.status_code == 200
     assert answer.history == []
     assert len(seen) == 1
@@ -44,12 +44,12 @@ def test_async_event_hooks_and_history_never_see_the_token_request(
     async def main() -> httpx.Response:
         hooks = {"request": [hook]}
         async with httpx.AsyncClient(auth=auth_for(leanix_server), event_hooks=hooks) as client:
-            return await client.get(leanix_server.base_url + "/x")
+            return await client.get(leanix_server.base_url + "/services/a/v1")
 
     answer = anyio.run(main, backend=backend)
     assert answer.status_code == 200
     assert answer.history == []
-    assert seen == ["/x"]
+    assert seen == ["/services/a/v1"]
 
 
 def test_a_raise_for_status_hook_does_not_stop_a_retried_exchange(
@@ -58,7 +58,7 @@ def test_a_raise_for_status_hook_does_not_stop_a_retried_exchange(
     leanix_server.fail_token_requests(503, times=1)
     hooks = {"response": [lambda r: r.raise_for_status()]}
     with httpx.Client(auth=auth_for(leanix_server), event_hooks=hooks) as client:
-        assert client.get(leanix_server.base_url + "/x").status_code == 200
+        assert client.get(leanix_server.base_url + "/services/a/v1").status_code == 200
     assert len(leanix_server.token_requests) == 2
 
 
@@ -72,7 +72,7 @@ def test_a_client_that_follows_redirects_does_not_follow_the_token_endpoints(
         httpx.Client(auth=auth_for(leanix_server), follow_redirects=True) as client,
         pytest.raises(LeanIXTokenError, match="redirected"),
     ):
-        client.get(leanix_server.base_url + "/x")
+        client.get(leanix_server.base_url + "/services/a/v1")
     assert [r.path for r in leanix_server.api_requests] == []  # nothing followed the redirect
 
 
@@ -82,7 +82,7 @@ def test_a_refused_connection_is_retried_then_one_token_error() -> None:
         httpx.Client(auth=auth) as client,
         pytest.raises(LeanIXTokenError, match=r"token endpoint http://127\.0\.0\.1:\d+/.*could"),
     ):
-        client.get(auth.base_url + "/x")
+        client.get(auth.base_url + "/services/a/v1")
 
 
 def test_a_refused_connection_is_one_token_error_in_async_clients(backend: str) -> None:
@@ -90,7 +90,7 @@ def test_a_refused_connection_is_one_token_error_in_async_clients(backend: str) 
 
     async def main() -> None:
         async with httpx.AsyncClient(auth=auth) as client:
-            await client.get(auth.base_url + "/x")
+            await client.get(auth.base_url + "/services/a/v1")
 
     with pytest.raises(LeanIXTokenError, match="could not be reached"):
         anyio.run(main, backend=backend)
@@ -108,7 +108,7 @@ def test_client_and_async_client_carry_the_exchange(
     aown = httpx.AsyncClient(event_hooks={"request": [async_hook]})
     auth = auth_for(leanix_server, client=own, async_client=aown)
     with own, httpx.Client(auth=auth) as client:
-        assert client.get(leanix_server.base_url + "/x").status_code == 200
+        assert client.get(leanix_server.base_url + "/services/a/v1").status_code == 200
         assert auth.refresh()
 
     async def main() -> str:

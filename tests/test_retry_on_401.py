@@ -20,9 +20,9 @@ def test_revoked_token_is_replaced_and_the_request_resent_once(
     kind: str, leanix_server: LeanIXServer, make_caller: Callers
 ) -> None:
     call, _ = make_caller(kind, leanix_server)
-    assert call(leanix_server.base_url + "/x") == 200
+    assert call(leanix_server.base_url + "/services/a/v1") == 200
     leanix_server.revoke_tokens()
-    assert call(leanix_server.base_url + "/x") == 200
+    assert call(leanix_server.base_url + "/services/a/v1") == 200
     first, refused, resent = leanix_server.api_requests
     assert first.bearer == refused.bearer != resent.bearer
     assert len(leanix_server.token_requests) == 2
@@ -31,9 +31,11 @@ def test_revoked_token_is_replaced_and_the_request_resent_once(
 def test_a_second_401_goes_back_to_the_caller(
     kind: str, leanix_server: LeanIXServer, make_caller: Callers
 ) -> None:
-    leanix_server.add("GET", "/forbidden-for-ever", status=401, json={"errors": ["no"]})
+    leanix_server.add(
+        "GET", "/services/a/v1/forbidden-for-ever", status=401, json={"errors": ["no"]}
+    )
     call, _ = make_caller(kind, leanix_server)
-    assert call(leanix_server.base_url + "/forbidden-for-ever") == 401
+    assert call(leanix_server.base_url + "/services/a/v1/forbidden-for-ever") == 401
     assert len(leanix_server.api_requests) == 2  # the request and one resend, no loop
     assert len(leanix_server.token_requests) == 2
 
@@ -43,9 +45,9 @@ def test_requests_resends_the_same_body_and_keeps_the_401_in_history(
 ) -> None:
     with requests.Session() as session:
         session.auth = LeanIXAuth(leanix_server.api_token, base_url=leanix_server.base_url)
-        session.get(leanix_server.base_url + "/warm-up")
+        session.get(leanix_server.base_url + "/services/a/v1/warm-up")
         leanix_server.revoke_tokens()
-        response = session.post(leanix_server.base_url + "/graphql", json={"query": "{ me }"})
+        response = session.post(leanix_server.graphql_url, json={"query": "{ me }"})
     assert response.status_code == 200
     assert [r.status_code for r in response.history] == [401]
     refused, resent = leanix_server.api_requests[1:]
@@ -57,11 +59,9 @@ def test_httpx_resends_the_same_body(leanix_server: LeanIXServer, backend: str) 
 
     async def main() -> int:
         async with httpx.AsyncClient(auth=auth) as client:
-            await client.get(leanix_server.base_url + "/warm-up")
+            await client.get(leanix_server.base_url + "/services/a/v1/warm-up")
             leanix_server.revoke_tokens()
-            answer = await client.post(
-                leanix_server.base_url + "/graphql", json={"query": "{ me }"}
-            )
+            answer = await client.post(leanix_server.graphql_url, json={"query": "{ me }"})
             return answer.status_code
 
     assert anyio.run(main, backend=backend) == 200
@@ -78,14 +78,20 @@ def test_a_body_that_cannot_be_replayed_returns_the_401_untouched(
 
     with requests.Session() as session:
         session.auth = LeanIXAuth(leanix_server.api_token, base_url=leanix_server.base_url)
-        session.get(leanix_server.base_url + "/warm-up")
+        session.get(leanix_server.base_url + "/services/a/v1/warm-up")
         leanix_server.revoke_tokens()
-        assert session.post(leanix_server.base_url + "/x", data=chunks()).status_code == 401
+        assert (
+            session.post(leanix_server.base_url + "/services/a/v1", data=chunks()).status_code
+            == 401
+        )
     auth = LeanIXHttpxAuth(leanix_server.api_token, base_url=leanix_server.base_url)
     with httpx.Client(auth=auth) as client:
-        client.get(leanix_server.base_url + "/warm-up")
+        client.get(leanix_server.base_url + "/services/a/v1/warm-up")
         leanix_server.revoke_tokens()
-        assert client.post(leanix_server.base_url + "/x", content=chunks()).status_code == 401
+        assert (
+            client.post(leanix_server.base_url + "/services/a/v1", content=chunks()).status_code
+            == 401
+        )
     posts = [r for r in leanix_server.api_requests if r.method == "POST"]
     assert [p.body for p in posts] == [b'{"query": "{ me }"}'] * 2  # each sent once
 
@@ -93,7 +99,7 @@ def test_a_body_that_cannot_be_replayed_returns_the_401_untouched(
 def test_a_401_whose_new_token_fails_still_frees_its_connection(
     leanix_server: LeanIXServer,
 ) -> None:
-    url = leanix_server.base_url + "/x"
+    url = leanix_server.base_url + "/services/a/v1"
     with requests.Session() as session:
         session.auth = LeanIXAuth(leanix_server.api_token, base_url=leanix_server.base_url)
         session.get(url)

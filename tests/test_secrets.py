@@ -32,19 +32,21 @@ def test_no_secret_in_logs_reprs_or_errors_on_any_path(
     leanix_server.token_ttl = 5
     call, auth = make_caller(kind, leanix_server)
     texts = [repr(auth), str(auth)]
-    assert call(leanix_server.base_url + "/x") == 200  # a good exchange
+    assert call(leanix_server.base_url + "/services/a/v1") == 200  # a good exchange
     leanix_server.revoke_tokens()
-    assert call(leanix_server.base_url + "/x") == 200  # a 401 and a retry
+    assert call(leanix_server.base_url + "/services/a/v1") == 200  # a 401 and a retry
     leanix_server.fail_token_requests(503, times=1)
     time.sleep(3.1)
-    assert call(leanix_server.base_url + "/x") == 200  # a refresh ahead, failed once, retried
+    assert (
+        call(leanix_server.base_url + "/services/a/v1") == 200
+    )  # a refresh ahead, failed once, retried
     leanix_server.add("POST", "/services/mtm/v1/oauth2/token", body=leanix_server.api_token)
     leanix_server.revoke_tokens()
     with pytest.raises(LeanIXAuthError) as broken:  # a 200 that is not JSON but is a secret
-        call(leanix_server.base_url + "/x")
+        call(leanix_server.base_url + "/services/a/v1")
     wrong, _ = make_caller(kind, leanix_server, api_token="wrong-" + leanix_server.api_token)
     with pytest.raises(LeanIXAuthError) as refused:
-        wrong(leanix_server.base_url + "/x")
+        wrong(leanix_server.base_url + "/services/a/v1")
     texts += [repr(broken.value), str(broken.value), repr(refused.value), str(refused.value)]
     texts += [record.getMessage() for record in all_logs]
     texts += [repr(record.args) for record in all_logs]

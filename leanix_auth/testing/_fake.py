@@ -10,6 +10,8 @@ import base64
 import binascii
 import functools
 import json
+import math
+import re
 import secrets
 import threading
 import time
@@ -25,6 +27,13 @@ from urllib.parse import parse_qs, urlsplit
 from requests.structures import CaseInsensitiveDict
 
 TOKEN_PATH = "/services/mtm/v1/oauth2/token"
+_SERVICE_PATH = re.compile(r"/services/[^/]+/v\d+(/|$)")  # where LeanIX's APIs live
+_REPEATED_SLASHES = re.compile(r"//+")
+_OAUTH_HEADERS = {
+    "Content-Type": "application/json;charset=UTF-8",
+    "Cache-Control": "no-store",
+    "Pragma": "no-cache",
+}
 GRAPHQL_PATH = "/services/pathfinder/v1/graphql"
 WORKSPACE_ID = "5f5e6b2c-0000-4000-8000-00000000ace1"
 
@@ -119,7 +128,8 @@ def leanix_claims(base_url: str, *, exp: float, workspace_id: str = WORKSPACE_ID
 def sign(claims: Mapping[str, Any]) -> str:
     import jwt
 
-    return jwt.encode(dict(claims), _signing_key(), algorithm="RS256")
+    # {"alg":"RS256"} and no "typ", like the tokens in LeanIX's documentation.
+    return jwt.encode(dict(claims), _signing_key(), algorithm="RS256", headers={"typ": None})
 
 
 def make_token(
@@ -138,8 +148,11 @@ class FakeLeanIX:
     """A LeanIX workspace in a box: token endpoint, API, recordings and controls.
 
     Controls: `token_ttl` (seconds), `clock_offset` (seconds added to the server's clock),
-    `token_delay` (seconds the token endpoint takes), `revoke_tokens()`,
-    `fail_token_requests()`, `add()` and `add_graphql()`.
+    `token_delay` (seconds the token endpoint takes), `revoke_tokens()`, `rotate_api_token()`,
+    `fail_token_requests()`, `add()` and `add_graphql()`. With `strict=True` every request without
+    a stub is a 404; otherwise requests under a LeanIX service (`/services/<name>/v<N>/...`)
+    without one are echoed. Requests answered 404 for want of a route or stub are listed in
+    `unmatched_requests`.
     """
 
     def __init__(
@@ -150,8 +163,10 @@ class FakeLeanIX:
         token_ttl: float = 3600,
         clock_offset: float = 0.0,
         workspace_id: str = WORKSPACE_ID,
+        strict: bool = False,
     ) -> None:
         self.base_url = base_url.rstrip("/")
+        self.strict = strict
         self.api_token = api_token or secrets.token_urlsafe(30)
         self.token_ttl = token_ttl
         self.clock_offset = clock_offset
@@ -159,6 +174,7 @@ class FakeLeanIX:
         self.workspace_id = workspace_id
         self.token_requests: list[RecordedRequest] = []
         self.api_requests: list[RecordedRequest] = []
+        self.unmatched_requests: list[RecordedRequest] = []
         self._lock = threading.Lock()
         self._issued: dict[str, float] = {}  # access token -> exp, on the server's clock
         self._failures: deque[tuple[int, float | None]] = deque()
@@ -210,6 +226,13 @@ class FakeLeanIX:
         with self._lock:
             self._issued.clear()
 
+    def rotate_api_token(self) -> str:
+        """Accept a new API token from now on, and refuse the old one (401): what LeanIX does when
+        a Technical User's token is replaced. Returns the new token."""
+        with self._lock:
+            self.api_token = secrets.token_urlsafe(30)
+            return self.api_token
+
     def fail_token_requests(
         self, status: int = 503, times: int = 1, retry_after: float | None = None
     ) -> None:
@@ -257,9 +280,10 @@ class FakeLeanIX:
             self.base_url, exp=now + self.token_ttl, workspace_id=self.workspace_id
         )
         merged.update(claims)
-        token = sign({key: value for key, value in merged.items() if value is not None})
-        with self._lock:
-            self._issued[token] = float(merged.get("exp", now + self.token_ttl))
+        claims = {key: value for key, value in merged.items() if value is not None}
+        token = sign(claims)
+        with self._lock:  # a token without exp is good for ever, as far as this fake goes
+            self._issued[token] = float(claims.get("exp", math.inf))
         return token
 
     # The application
@@ -267,11 +291,11 @@ class FakeLeanIX:
     def handle(
         self, method: str, target: str, headers: Mapping[str, str], body: bytes
     ) -> FakeResponse:
-        """Answer one request. `target` is the path with its query, or a whole URL."""
-        path = urlsplit(target).path or "/"
-        recorded = RecordedRequest(
-            method.upper(), _path_and_query(target), CaseInsensitiveDict(headers), body
-        )
+        """Answer one request. `target` is the path with its query, or a whole URL, as sent: it
+        is recorded so, and routed with repeated slashes folded, as LeanIX's gateway does."""
+        sent = _path_and_query(target)
+        path = _REPEATED_SLASHES.sub("/", sent.partition("?")[0])
+        recorded = RecordedRequest(method.upper(), sent, CaseInsensitiveDict(headers), body)
         if path == TOKEN_PATH:
             with self._lock:
                 self.token_requests.append(recorded)
@@ -295,14 +319,17 @@ class FakeLeanIX:
         if stub is not None:
             return FakeResponse(stub.status, {**stub.headers, "Date": self._date()}, stub.body)
         if request.method != "POST":
-            return self._json(405, {"error": "method_not_allowed"})
+            return self._oauth(405, {"error": "method_not_allowed"})
         if _basic_token(request.headers.get("Authorization", "")) != self.api_token:
-            return self._json(
+            return self._oauth(
                 401, {"error": "unauthorized", "error_description": "Bad credentials"}
             )
-        grant = request.form().get("grant_type", [""])[0]
+        # Spring reads the grant from the query string or the form body: LeanIX's own SDKs send
+        # it in the query, with no body at all.
+        query = parse_qs(request.path.partition("?")[2])
+        grant = (query.get("grant_type") or request.form().get("grant_type") or [""])[0]
         if grant != "client_credentials":
-            return self._json(
+            return self._oauth(
                 400,
                 {
                     "error": "unsupported_grant_type",
@@ -310,7 +337,7 @@ class FakeLeanIX:
                 },
             )
         token = self.issue_token()
-        return self._json(
+        return self._oauth(
             200,
             {
                 "scope": "",
@@ -321,21 +348,40 @@ class FakeLeanIX:
             },
         )
 
+    def _oauth(self, status: int, payload: Any) -> FakeResponse:
+        """An answer of the token endpoint: never to be cached (RFC 6749, section 5.1)."""
+        return self._json(status, payload, _OAUTH_HEADERS)
+
     def _api(self, request: RecordedRequest, path: str) -> FakeResponse:
+        stub = self._find_stub(request, path)
+        if stub is None and not _SERVICE_PATH.match(path):
+            return self._not_found(request)  # no such route: before any credential check
         token = request.bearer
         with self._lock:
             exp = self._issued.get(token) if token else None
         if exp is None or exp <= self.now():
-            return self._json(401, {"status": "ERROR", "errors": [{"message": "Unauthorized"}]})
-        stub = self._find_stub(request, path)
+            challenge = 'Bearer error="invalid_token"' if token else "Bearer"  # RFC 6750
+            return self._json(
+                401,
+                {"status": "ERROR", "errors": [{"message": "Unauthorized"}]},
+                {"WWW-Authenticate": challenge},
+            )
         if stub is not None:
             return FakeResponse(stub.status, {**stub.headers, "Date": self._date()}, stub.body)
+        if self.strict:
+            return self._not_found(request)
         echo = {
             "method": request.method,
             "path": request.path,
             "body": request.body.decode("utf-8", "replace"),
         }
         return self._json(200, echo)
+
+    def _not_found(self, request: RecordedRequest) -> FakeResponse:
+        with self._lock:
+            self.unmatched_requests.append(request)
+        message = f"No route or stub for {request.method} {request.path}"
+        return self._json(404, {"status": "ERROR", "errors": [{"message": message}]})
 
     def _find_stub(self, request: RecordedRequest, path: str) -> _Stub | None:
         query = None
@@ -392,6 +438,10 @@ def _graphql_query(body: bytes) -> str:
 
 
 def _path_and_query(target: str) -> str:
+    """The path and query as the client sent them. An origin-form target ("/x?y") is taken as
+    it is: urlsplit would read the host out of "//services/..."."""
+    if target.startswith("/"):
+        return target.partition("#")[0]
     parts = urlsplit(target)
     path = parts.path or "/"
     return f"{path}?{parts.query}" if parts.query else path

@@ -76,7 +76,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _serve(self) -> None:
         fake: FakeLeanIX = self.server.fake  # type: ignore[attr-defined]
-        response = fake.handle(self.command, self.path, dict(self.headers.items()), self._body())
+        response = fake.handle(
+            self.command, self._target(), dict(self.headers.items()), self._body()
+        )
         self.send_response_only(response.status)
         for name, value in response.headers.items():
             self.send_header(name, value)
@@ -86,6 +88,11 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(response.body)
+
+    def _target(self) -> str:
+        # As the client sent it: http.server folds a leading "//" in self.path (gh-87389).
+        words = self.requestline.split()
+        return words[1] if len(words) == 3 else self.path
 
     def _body(self) -> bytes:
         if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
