@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from typing import Any
 
     from ._caches import FileCache, MemoryCache, RedisCache
+    from ._config import api_token_file
     from ._httpx import LeanIXHttpxAuth
     from ._requests import LeanIXAuth
     from ._shared import CacheLock, TokenCache
@@ -38,12 +39,14 @@ __all__ = [
     "RedisCache",
     "SharedToken",
     "TokenCache",
+    "api_token_file",
 ]
 
 _LAZY = {
     "LeanIXAuth": "._requests",
     "LeanIXHttpxAuth": "._httpx",
     "TokenCache": "._shared",
+    "api_token_file": "._config",
     "SharedToken": "._shared_token",
     "CacheLock": "._shared",
     "MemoryCache": "._caches",

@@ -15,7 +15,7 @@ import anyio.to_thread
 
 from ._effects import (
     Background,
-    CacheCall,
+    BlockingCall,
     ExchangeRequest,
     Failure,
     Reply,
@@ -53,7 +53,7 @@ async def _carry_out(effect: object, keeper: TokenKeeper, send: Send) -> object:
         return None
     if isinstance(effect, Wait):
         return await wait(keeper, effect)
-    if isinstance(effect, CacheCall):
+    if isinstance(effect, BlockingCall):
         return await in_thread(effect.call, effect.undo)
     if isinstance(effect, Background):
         return False  # no task of ours outlives this request: the caller refreshes inline

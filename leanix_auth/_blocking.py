@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 from ._effects import (
     Background,
-    CacheCall,
+    BlockingCall,
     ExchangeRequest,
     Failure,
     Reply,
@@ -47,7 +47,7 @@ def _carry_out(effect: object, keeper: TokenKeeper, send: Send, detach: bool) ->
         return None
     if isinstance(effect, Wait):
         return wait(keeper, effect)
-    if isinstance(effect, CacheCall):
+    if isinstance(effect, BlockingCall):
         return effect.call()
     if isinstance(effect, Background):
         return detach and _detach(effect.flow, keeper, send)

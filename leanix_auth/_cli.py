@@ -25,7 +25,7 @@ PROG = "leanix-auth"
 # How the configuration errors of `_config` name each setting here: as flags and variables.
 CLI_WORDS = {
     "api_token": "LEANIX_API_TOKEN",
-    "api_token_hint": "set LEANIX_API_TOKEN",
+    "api_token_hint": "set LEANIX_API_TOKEN or LEANIX_API_TOKEN_FILE",
     "host_hint": (
         "pass --subdomain acme (for https://acme.leanix.net) or --base-url URL, "
         "or set LEANIX_SUBDOMAIN or LEANIX_BASE_URL"
@@ -233,14 +233,14 @@ def _token(args: argparse.Namespace) -> int:
         words=CLI_WORDS,
     )
     cache = None if args.no_cache else FileCache()
-    cached = cache.load(settings.cache_key) if cache is not None else None
+    cached = cache.load(settings.cache_key(settings.source())) if cache is not None else None
     if cached is not None and cached.remaining > settings.refresh_lead(cached.lifetime):
         print(cached.value)  # before its refresh-ahead point: a hit imports no HTTP client
         return 0
     from ._requests import LeanIXAuth
 
     auth = LeanIXAuth(
-        settings.api_token,
+        settings.source,
         base_url=settings.base_url,
         token_url=settings.token_url,
         timeout=settings.timeout,

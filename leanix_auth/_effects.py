@@ -66,17 +66,19 @@ class Background:
 
 
 @dataclass(frozen=True)
-class CacheCall:
-    """Call `call` (blocking I/O on a shared token cache) and send back what it returns. Async
-    adapters run it in a worker thread, so a cache never blocks an event loop; if the caller is
-    cancelled while the thread runs, the thread passes what `call` returned to `undo`."""
+class BlockingCall:
+    """Call `call` (blocking I/O: a shared token cache, the API token's source) and send back
+    what it returns; `call` never raises. Async adapters run it in a worker thread, so that it
+    never blocks an event loop; if the caller is cancelled while the thread runs, the thread
+    passes what `call` returned to `undo`."""
 
     call: Callable[[], Any]
     undo: Callable[[Any], object] | None = None
 
 
-Effect = ExchangeRequest | Sleep | Wait | Background | CacheCall
+Effect = ExchangeRequest | Sleep | Wait | Background | BlockingCall
 ExchangeFlow = Generator[ExchangeRequest | Sleep, "Reply | Failure | None", "AccessToken"]
+# BlockingCall is defined below; the alias is a string so that the order does not matter.
 TokenFlow = Generator[Effect, Any, "AccessToken"]
 
 

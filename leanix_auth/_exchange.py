@@ -15,14 +15,14 @@ import logging
 import math
 import random
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Generator, Mapping
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from typing import Any
 
-from ._config import Settings, is_loopback, origin_of
-from ._effects import ExchangeFlow, ExchangeRequest, Failure, Reply, Sleep
-from ._errors import LeanIXConfigError, LeanIXCredentialsError, LeanIXTokenError
+from ._config import Settings, basic_credentials, is_loopback, origin_of
+from ._effects import BlockingCall, ExchangeFlow, ExchangeRequest, Failure, Reply, Sleep
+from ._errors import LeanIXAuthError, LeanIXConfigError, LeanIXCredentialsError, LeanIXTokenError
 
 logger = logging.getLogger("leanix_auth")
 
@@ -53,14 +53,44 @@ def exchange_budget(settings: Settings) -> float:
     return settings.timeout * ATTEMPTS + 2.0
 
 
+def read_api_token(settings: Settings) -> Generator[BlockingCall, object, str]:
+    """The API token now: the given value, or what its source (a file, a callable) holds, read
+    off the event loop."""
+    if settings.source.value is not None:
+        return settings.source.value
+    answer = yield BlockingCall(settings.source.read_or_error)
+    if isinstance(answer, LeanIXAuthError):
+        raise answer
+    assert isinstance(answer, str)
+    return answer
+
+
+def exchange_rotating(
+    settings: Settings, clock: Clock, api_token: str, *, ahead: bool = False
+) -> Generator[ExchangeRequest | Sleep | BlockingCall, Any, tuple[AccessToken, str]]:
+    """`exchange()`, and if LeanIX rejects the API token while its source now holds another
+    (rotated in a file or a secrets manager), one more with that: no error, no restart. Returns
+    the token and the API token that got it."""
+    try:
+        return (yield from exchange(settings, clock, api_token, ahead=ahead)), api_token
+    except LeanIXCredentialsError:
+        if settings.source.value is not None:
+            raise  # a fixed value: nothing new to read
+        fresh = yield from read_api_token(settings)
+        if fresh == api_token:
+            raise
+        logger.info("LeanIX rejected the API token; %s holds a new one", settings.source.name)
+        return (yield from exchange(settings, clock, fresh, ahead=ahead)), fresh
+
+
 def exchange(
-    settings: Settings, clock: Clock = time.monotonic, *, ahead: bool = False
+    settings: Settings, clock: Clock, api_token: str, *, ahead: bool = False
 ) -> ExchangeFlow:
     """One exchange with its retries. `ahead`: a refresh ahead of expiry (said in the log)."""
     request = ExchangeRequest(
         url=settings.token_url,
         headers={
-            "Authorization": settings.basic_credentials,
+            "Authorization": basic_credentials(api_token),
             "Content-Type": "application/x-www-form-urlencoded",
             "Accept": "application/json",
             # One exchange an hour gains nothing from keep-alive; an idle pooled socket costs.
@@ -81,7 +111,7 @@ def exchange(
                 " (a refresh ahead of expiry)" if ahead else "",
             )
             return token
-        error, delay = _judge(answer, attempt, settings)
+        error, delay = _judge(answer, attempt, settings, api_token)
         if delay is None or attempt == ATTEMPTS:
             raise error
         logger.info("LeanIX token exchange failed, retrying in %.1f s: %s", delay, error)
@@ -90,7 +120,7 @@ def exchange(
 
 
 def _judge(
-    answer: Reply | Failure | None, attempt: int, settings: Settings
+    answer: Reply | Failure | None, attempt: int, settings: Settings, api_token: str
 ) -> tuple[LeanIXTokenError, float | None]:
     """The error this answer means, and how long to wait before retrying (None: do not retry)."""
     url = settings.token_url
@@ -100,11 +130,11 @@ def _judge(
         text = f"LeanIX token endpoint {url} could not be reached: {answer.description}"
         return LeanIXTokenError(text), _backoff(attempt) if answer.retryable else None
     status = answer.status
-    detail = _describe(answer, settings)
+    detail = _describe(answer, api_token)
     if status in (400, 401):
         text = (
             f"LeanIX rejected the API token (HTTP {status} from {url}{detail}); check "
-            "LEANIX_API_TOKEN and that the Technical User still exists in this workspace"
+            f"{settings.source.name} and that the Technical User still exists in this workspace"
         )
         return LeanIXCredentialsError(text, status=status), None
     if 300 <= status < 400:
@@ -152,7 +182,7 @@ def _http_date(value: str | None) -> float | None:
         return None
 
 
-def _describe(reply: Reply, settings: Settings) -> str:
+def _describe(reply: Reply, api_token: str) -> str:
     """LeanIX's own explanation from an error body, if it has one, made safe to print."""
     try:
         body = json.loads(reply.body)
@@ -162,7 +192,7 @@ def _describe(reply: Reply, settings: Settings) -> str:
         return ""
     words = [body.get(key) for key in ("error", "error_description", "message")]
     text = ": ".join(w for w in words if isinstance(w, str) and w)[:300]
-    text = text.replace(settings.api_token, "***")
+    text = text.replace(api_token, "***")
     text = "".join(c if c.isprintable() else "?" for c in text)
     return f": {text}" if text else ""
 

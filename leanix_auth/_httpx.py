@@ -8,7 +8,7 @@ carries out the core's effects for `sync_auth_flow`, `_async.drive` for `async_a
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Generator
+from collections.abc import AsyncGenerator, Callable, Generator
 from typing import TypeVar
 
 import httpx
@@ -38,7 +38,7 @@ class LeanIXHttpxAuth(TokenHolder, httpx.Auth):
 
     def __init__(
         self,
-        api_token: str | None = None,
+        api_token: str | Callable[[], str] | None = None,
         *,
         subdomain: str | None = None,
         base_url: str | None = None,

@@ -21,9 +21,9 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from ._config import Settings
-from ._effects import Background, CacheCall, TokenFlow, Wait
+from ._effects import Background, BlockingCall, TokenFlow, Wait
 from ._errors import LeanIXAuthError, LeanIXTokenError
-from ._exchange import AccessToken, Clock, exchange, exchange_budget
+from ._exchange import AccessToken, Clock, exchange_budget, exchange_rotating, read_api_token
 from ._shared import TokenCache, guarded, shared_exchange
 
 logger = logging.getLogger("leanix_auth")
@@ -67,6 +67,7 @@ class TokenKeeper:
         # Token values the API answered 401: never used again, even if a cache offers them.
         self.refused_values: deque[str] = deque(maxlen=4)
         self.cache_failing = False  # so that an outage of the shared cache is logged once
+        self.cache_key: str | None = None  # the shared cache's key of the API token in use
 
     def fresh_token(self) -> AccessToken | None:
         """The token, if it is before its refresh point: the lock-free path of every request."""
@@ -266,9 +267,10 @@ def replace_refused(
     """The API answered 401 to `authorization` ("Bearer …"): forget that token here and, if it is
     still the shared one, in the cache; then a token for the resend."""
     keeper.discard(authorization)
-    if cache is not None:
+    key = keeper.cache_key
+    if cache is not None and key is not None:
         value = authorization.removeprefix("Bearer ")
-        yield CacheCall(guarded(keeper, lambda: cache.discard(settings.cache_key, value), None))
+        yield BlockingCall(guarded(keeper, lambda: cache.discard(key, value), None))
     return (yield from obtain(keeper, settings, cache))
 
 
@@ -278,7 +280,8 @@ def settle(
     """Run exchange `ticket`, which this caller claimed, and tell the keeper how it went."""
     try:
         if cache is None:
-            token = yield from exchange(settings, keeper.clock, ahead=ahead)
+            api_token = yield from read_api_token(settings)
+            token, _ = yield from exchange_rotating(settings, keeper.clock, api_token, ahead=ahead)
         else:
             token = yield from shared_exchange(keeper, settings, cache, ahead=ahead)
     except LeanIXAuthError as error:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import requests
@@ -34,7 +35,7 @@ class LeanIXAuth(TokenHolder, AuthBase):
 
     def __init__(
         self,
-        api_token: str | None = None,
+        api_token: str | Callable[[], str] | None = None,
         *,
         subdomain: str | None = None,
         base_url: str | None = None,

@@ -1,5 +1,5 @@
 """One token for many processes and machines: the `TokenCache` protocol and the exchange that
-goes through it. The cache's I/O is yielded as `CacheCall` effects, so that async adapters run it
+goes through it. The cache's I/O is yielded as `BlockingCall` effects, so that async adapters run it
 off the event loop; a broken cache costs a warning, never a request.
 """
 
@@ -10,8 +10,15 @@ from collections.abc import Callable, Generator
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ._config import Settings
-from ._effects import CacheCall, Effect, TokenFlow
-from ._exchange import AccessToken, access_token, claims_of, exchange, exchange_budget
+from ._effects import BlockingCall, Effect, TokenFlow
+from ._exchange import (
+    AccessToken,
+    access_token,
+    claims_of,
+    exchange_budget,
+    exchange_rotating,
+    read_api_token,
+)
 from ._shared_token import SharedToken
 
 if TYPE_CHECKING:
@@ -33,7 +40,7 @@ class CacheLock(Protocol):
 
 class TokenCache(Protocol):
     """Where processes share tokens. Keys are derived from the token URL and a hash of the API
-    token (`Settings.cache_key`), never the token itself."""
+    token in use (`Settings.cache_key`), never the token itself."""
 
     def load(self, key: str) -> SharedToken | None: ...
 
@@ -51,40 +58,46 @@ def shared_exchange(
     keeper: TokenKeeper, settings: Settings, cache: TokenCache, *, ahead: bool
 ) -> TokenFlow:
     """An exchange for everyone who shares `cache`: take a token another process stored if it
-    will do; else take the lock, look again, and only then exchange and store."""
-    key = settings.cache_key
-    token = yield from _adopt(keeper, settings, cache, ahead=ahead)
+    will do; else take the lock, look again, and only then exchange and store. Tokens are kept
+    under the key of the API token in use (`keeper.cache_key`)."""
+    api_token = yield from read_api_token(settings)
+    key = keeper.cache_key = settings.cache_key(api_token)
+    token = yield from _adopt(keeper, settings, cache, key, ahead=ahead)
     if token is not None:
         return token
     budget = exchange_budget(settings)
-    lock: CacheLock | None = yield CacheCall(guarded(keeper, lambda: cache.lock(key, budget), None))
+    lock: CacheLock | None = yield BlockingCall(
+        guarded(keeper, lambda: cache.lock(key, budget), None)
+    )
     release = guarded(keeper, lock.release, None) if lock is not None else None
     held = False
     if lock is not None:
         acquire = guarded(keeper, lambda: lock.acquire(timeout=budget), False)
-        held = bool((yield CacheCall(acquire, undo=lambda got: got and release and release())))
+        held = bool((yield BlockingCall(acquire, undo=lambda got: got and release and release())))
     try:
-        token = (yield from _adopt(keeper, settings, cache, ahead=ahead)) if held else None
+        token = (yield from _adopt(keeper, settings, cache, key, ahead=ahead)) if held else None
         if token is None:
-            token = yield from exchange(settings, keeper.clock, ahead=ahead)
+            rotating = exchange_rotating(settings, keeper.clock, api_token, ahead=ahead)
+            token, used = yield from rotating
             shared = SharedToken(token.value, token.lifetime, token.expires_at - keeper.clock())
-            yield CacheCall(guarded(keeper, lambda: cache.store(key, shared), None))
+            store_key = keeper.cache_key = settings.cache_key(used)  # rotated: under the new key
+            yield BlockingCall(guarded(keeper, lambda: cache.store(store_key, shared), None))
     except BaseException:
         if held and release is not None:  # we may be closing and unable to yield: release here
             release()
         raise
     if held and release is not None:
-        yield CacheCall(release)
+        yield BlockingCall(release)
     return token
 
 
 def _adopt(
-    keeper: TokenKeeper, settings: Settings, cache: TokenCache, *, ahead: bool
+    keeper: TokenKeeper, settings: Settings, cache: TokenCache, key: str, *, ahead: bool
 ) -> Generator[Effect, Any, AccessToken | None]:
     """The cache's token, if it is good enough: before its refresh window when we are refreshing
     ahead, before its mandatory window when we have none; never one the API refused, nor the
     one in hand (whoever asks for a new token wants another)."""
-    shared = yield CacheCall(guarded(keeper, lambda: cache.load(settings.cache_key), None))
+    shared = yield BlockingCall(guarded(keeper, lambda: cache.load(key), None))
     if not isinstance(shared, SharedToken) or shared.value in keeper.refused_values:
         return None
     held = keeper.current

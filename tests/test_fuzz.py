@@ -193,7 +193,7 @@ replies = st.one_of(
 @settings(max_examples=400, deadline=None)
 @given(answers=st.lists(replies, min_size=ATTEMPTS, max_size=ATTEMPTS))
 def test_any_sequence_of_failures_ends_within_the_attempts(answers: list[Reply | Failure]) -> None:
-    flow = exchange(settings_for_fuzz(), clock=lambda: 0.0)
+    flow = exchange(settings_for_fuzz(), lambda: 0.0, "t")
     sent = 0
     answer: Reply | Failure | None = None
     try:
