@@ -16,6 +16,7 @@ import os
 import stat
 import threading
 import time
+import weakref
 from pathlib import Path
 
 from ._shared_token import SharedToken
@@ -24,7 +25,7 @@ from ._shared_token import SharedToken
 # importing typing (mypy honours any constant of this name).
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import IO, Any
+    from typing import IO, Any, ClassVar
 
     from ._shared import CacheLock
 
@@ -34,10 +35,20 @@ _POLL = 0.02  # seconds between looks at a lock held elsewhere
 class MemoryCache:
     """Tokens shared by the auth objects of one process that are given the same instance."""
 
+    _all: ClassVar[weakref.WeakSet[MemoryCache]] = weakref.WeakSet()
+
     def __init__(self) -> None:
+        MemoryCache._all.add(self)
         self._tokens: dict[str, tuple[SharedToken, float]] = {}
         self._locks: dict[str, threading.Lock] = {}
         self._guard = threading.Lock()
+
+    @classmethod
+    def _reset_all_after_fork(cls) -> None:
+        # A forked child has none of the parent's threads: no lock held there is held here.
+        for cache in list(cls._all):
+            cache._locks = {}
+            cache._guard = threading.Lock()
 
     def __repr__(self) -> str:
         return "MemoryCache()"
@@ -73,7 +84,9 @@ class FileCache:
     """One private file per key under `directory` (default `$XDG_CACHE_HOME/leanix-auth`).
 
     Files, lock files and temporary files are created 0600 in a 0700 directory and replaced
-    whole. A file that is corrupt, not ours, or readable by others is ignored and replaced. The
+    whole. A file that is corrupt, not ours, readable by others, or not a regular file (a
+    symlink, a FIFO) is ignored and replaced. A directory that belongs to another user or that
+    group or others may write to (think /tmp/shared) is refused: a warning, then no cache. The
     remaining life is kept on this machine's clock, which all its processes share.
     """
 
@@ -84,14 +97,15 @@ class FileCache:
         return f"FileCache({str(self.directory)!r})"
 
     def load(self, key: str) -> SharedToken | None:
+        """The token for `key`, or None. Raises PermissionError for a directory that is not
+        safely ours."""
+        self._check_directory()
         try:
-            with open(self._path(key), "rb") as file:
-                if not _private(os.fstat(file.fileno())):
-                    return None
+            with os.fdopen(_open_private(self._path(key), os.O_RDONLY), "rb") as file:
                 data = json.loads(file.read(64 * 1024))
             value, lifetime = data["access_token"], float(data["lifetime"])
             remaining = float(data["expires_at"]) - time.time()
-        except (OSError, ValueError, KeyError, TypeError):
+        except (OSError, ValueError, KeyError, TypeError, RecursionError):
             return None
         if not isinstance(value, str) or not value or not 0 < remaining <= lifetime + 1:
             return None  # a clock set back would make an old token look young
@@ -136,10 +150,34 @@ class FileCache:
         return self.directory / f"{key}.json"
 
     def _ensure_directory(self) -> None:
-        self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-        info = self.directory.stat()
-        if info.st_mode & 0o077 and (not hasattr(os, "getuid") or info.st_uid == os.getuid()):
-            self.directory.chmod(0o700)  # made by hand or by an older tool: close it
+        # Every missing level 0700, whatever the umask: a parent made 0777 would let others
+        # swap the directory below it.
+        missing = []
+        path = self.directory
+        while not path.exists() and path != path.parent:
+            missing.append(path)
+            path = path.parent
+        import contextlib  # here, not above: off the path of a cached `leanix-auth token`
+
+        for level in reversed(missing):
+            with contextlib.suppress(FileExistsError):
+                os.mkdir(level, 0o700)
+            os.chmod(level, 0o700)
+        self._check_directory()
+
+    def _check_directory(self) -> None:
+        try:
+            info = os.stat(self.directory)
+        except FileNotFoundError:
+            return  # nothing cached yet; created 0700 when something is
+        if hasattr(os, "getuid") and info.st_uid != os.getuid():
+            raise PermissionError(f"token cache directory {self.directory} belongs to another user")
+        if info.st_mode & 0o022:
+            raise PermissionError(
+                f"token cache directory {self.directory} is writable by group or others"
+            )
+        if info.st_mode & 0o077:
+            os.chmod(self.directory, 0o700)  # readable by others, made by hand: close it
 
 
 def _unlink(path: str | os.PathLike[str]) -> None:
@@ -150,9 +188,20 @@ def _unlink(path: str | os.PathLike[str]) -> None:
         pass
 
 
-def _private(info: os.stat_result) -> bool:
+def _open_private(path: Path, flags: int) -> int:
+    """A descriptor of `path`, which must be a regular file of ours that others cannot read:
+    never through a symlink, never blocking on a FIFO someone planted."""
+    fd = os.open(path, flags | _NOFOLLOW | _NONBLOCK, 0o600)
+    info = os.fstat(fd)
     owner_ok = not hasattr(os, "getuid") or info.st_uid == os.getuid()
-    return owner_ok and stat.S_ISREG(info.st_mode) and not info.st_mode & 0o077
+    if owner_ok and stat.S_ISREG(info.st_mode) and not info.st_mode & 0o077:
+        return fd
+    os.close(fd)
+    raise PermissionError(f"{path} is not a private regular file")
+
+
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+_NONBLOCK = getattr(os, "O_NONBLOCK", 0)
 
 
 class _FileLock:
@@ -163,7 +212,7 @@ class _FileLock:
     def acquire(self, timeout: float) -> bool:
         import fcntl  # POSIX; a FileCache on Windows shares tokens but not the lock
 
-        file = os.fdopen(os.open(self._path, os.O_RDWR | os.O_CREAT, 0o600), "r+b")
+        file = os.fdopen(_open_private(self._path, os.O_RDWR | os.O_CREAT), "r+b")
         deadline = time.monotonic() + timeout
         while True:
             try:
@@ -179,7 +228,12 @@ class _FileLock:
 
     def release(self) -> None:
         if self._file is not None:
-            self._file.close()  # closing the descriptor releases the lock
+            import fcntl
+
+            # Unlock before closing: a forked child shares this descriptor, and closing ours
+            # alone would leave the lock held for as long as the child lives.
+            fcntl.flock(self._file.fileno(), fcntl.LOCK_UN)
+            self._file.close()
             self._file = None
 
 
@@ -208,8 +262,12 @@ class RedisCache:
     def from_url(
         cls, url: str, *, timeout: float = 0.5, prefix: str = "leanix-auth:"
     ) -> RedisCache:
-        import redis
-
+        try:
+            import redis
+        except ImportError:
+            raise ImportError(
+                'RedisCache needs redis: pip install "leanix-auth[redis]"', name="redis"
+            ) from None
         client = redis.Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout)
         return cls(client, prefix=prefix)
 
@@ -262,3 +320,7 @@ class _RedisLock:
 
     def release(self) -> None:
         self._cache.client.eval(RedisCache._UNLOCK, 1, self._name, self._token)
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=MemoryCache._reset_all_after_fork)

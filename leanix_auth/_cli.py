@@ -233,7 +233,13 @@ def _token(args: argparse.Namespace) -> int:
         words=CLI_WORDS,
     )
     cache = None if args.no_cache else FileCache()
-    cached = cache.load(settings.cache_key(settings.source())) if cache is not None else None
+    cached = None
+    if cache is not None:
+        try:
+            cached = cache.load(settings.cache_key(settings.source()))
+        except PermissionError as refused:  # a directory not safely ours: do without
+            print(f"{PROG}: warning: {refused}; going on without a cache", file=sys.stderr)
+            cache = None
     if cached is not None and cached.remaining > settings.refresh_lead(cached.lifetime):
         print(cached.value)  # before its refresh-ahead point: a hit imports no HTTP client
         return 0

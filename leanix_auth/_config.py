@@ -280,9 +280,9 @@ def _base_url(
     if subdomain is not None:
         return _from_subdomain(subdomain, words["subdomain"], words)
     if base_url is not None:
-        return _url(base_url, words["base_url"])
+        return _origin_url(base_url, words["base_url"])
     if env.get("LEANIX_BASE_URL"):
-        return _url(env["LEANIX_BASE_URL"], "LEANIX_BASE_URL")
+        return _origin_url(env["LEANIX_BASE_URL"], "LEANIX_BASE_URL")
     if env.get("LEANIX_SUBDOMAIN"):
         return _from_subdomain(env["LEANIX_SUBDOMAIN"], "LEANIX_SUBDOMAIN", words)
     raise LeanIXConfigError(f"no LeanIX workspace host: {words['host_hint']}")
@@ -327,6 +327,19 @@ def _url(value: object, what: str) -> str:
     return value.rstrip("/")
 
 
+def _origin_url(value: object, what: str) -> str:
+    """The workspace's origin: a path (a workspace name pasted from the browser, an API's
+    address) would put the token endpoint where LeanIX has none."""
+    url = _url(value, what)
+    path = urlsplit(url).path
+    if path not in ("", "/"):
+        raise LeanIXConfigError(
+            f"{what} is the workspace's origin, without a path: use {origin_of(url)!r}, "
+            f"not {url!r} (the path {path!r} belongs in the URLs you call)"
+        )
+    return url
+
+
 def _split(value: str, what: str) -> SplitResult:
     try:
         parts = urlsplit(value)
@@ -346,6 +359,24 @@ def origin_of(url: str, *, what: str = "URL") -> str:
     if port is None or port == _DEFAULT_PORTS.get(parts.scheme):
         return f"{parts.scheme}://{host}"
     return f"{parts.scheme}://{host}:{port}"
+
+
+def checked_cache(cache: object) -> object:
+    """`cache` if it has what a TokenCache has; else a LeanIXConfigError that says what."""
+    if cache is None:
+        return None
+    missing = [
+        name
+        for name in ("load", "store", "discard", "lock")
+        if not callable(getattr(cache, name, None))
+    ]
+    if missing:
+        raise LeanIXConfigError(
+            f"cache must be a TokenCache (MemoryCache(), FileCache(), RedisCache(...) or an "
+            f"object with load, store, discard and lock), got {type(cache).__name__} without "
+            + ", ".join(missing)
+        )
+    return cache
 
 
 class BearerScope:
@@ -379,8 +410,10 @@ def is_loopback(host: str) -> bool:
 
 def _positive(value: object, what: str) -> float:
     number = _seconds(value, what)
-    if number <= 0:
-        raise LeanIXConfigError(f"{what} must be a positive number of seconds, got {value!r}")
+    if not 0 < number <= 3600:
+        raise LeanIXConfigError(
+            f"{what} must be a positive number of seconds, at most an hour, got {value!r}"
+        )
     return number
 
 

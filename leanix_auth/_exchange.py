@@ -29,7 +29,7 @@ logger = logging.getLogger("leanix_auth")
 Clock = Callable[[], float]
 
 ATTEMPTS = 4  # one try and three retries of a 429, a 5xx or a failed connection
-MAX_RETRY_AFTER = 20.0  # seconds we honour of a Retry-After before giving up on that attempt
+MAX_RETRY_AFTER = 20.0  # the longest Retry-After we wait for; a longer one ends the exchange
 MAX_TOKEN_RESPONSE = 1 << 20  # bytes of an answer we read; a token answer is about 2 KB
 HEADER_SAFE = frozenset(chr(c) for c in range(0x21, 0x7F))
 
@@ -49,7 +49,8 @@ class AccessToken:
 
 
 def exchange_budget(settings: Settings) -> float:
-    """How long one exchange may take, retries included: how long others wait for it."""
+    """How long one exchange may take, retries and their pauses included: `exchange()` keeps
+    within it, so it is how long others wait for an exchange and how long a shared lock lives."""
     return settings.timeout * ATTEMPTS + 2.0
 
 
@@ -99,6 +100,8 @@ def exchange(
         body=b"grant_type=client_credentials",
         timeout=settings.timeout,
     )
+    started = clock()
+    budget = exchange_budget(settings)
     for attempt in range(1, ATTEMPTS + 1):
         sent_at = clock()
         answer = yield request
@@ -114,6 +117,14 @@ def exchange(
         error, delay = _judge(answer, attempt, settings, api_token)
         if delay is None or attempt == ATTEMPTS:
             raise error
+        # Pauses count against the one budget: after this one, a whole attempt must still fit.
+        left = budget - (clock() - started) - settings.timeout
+        if delay > min(left, MAX_RETRY_AFTER):
+            raise LeanIXTokenError(
+                f"{error}; LeanIX asked to be called again in {delay:.0f} s, later than this "
+                f"exchange may take ({budget:g} s in all)",
+                status=error.status,
+            )
         logger.info("LeanIX token exchange failed, retrying in %.1f s: %s", delay, error)
         yield Sleep(delay)
     raise AssertionError("unreachable")  # pragma: no cover
@@ -170,7 +181,7 @@ def _retry_after(value: str | None) -> float | None:
         seconds = moment - time.time()
     if not math.isfinite(seconds):
         return None
-    return min(max(seconds, 0.0), MAX_RETRY_AFTER)
+    return max(seconds, 0.0)
 
 
 def _http_date(value: str | None) -> float | None:
@@ -184,15 +195,15 @@ def _http_date(value: str | None) -> float | None:
 
 def _describe(reply: Reply, api_token: str) -> str:
     """LeanIX's own explanation from an error body, if it has one, made safe to print."""
-    try:
-        body = json.loads(reply.body)
-    except ValueError:
-        return ""
+    body = _json(reply.body)
     if not isinstance(body, dict):
         return ""
     words = [body.get(key) for key in ("error", "error_description", "message")]
-    text = ": ".join(w for w in words if isinstance(w, str) and w)[:300]
-    text = text.replace(api_token, "***")
+    text = ": ".join(w for w in words if isinstance(w, str) and w)
+    # Redact before cutting: a secret that straddles the cut would leave its head behind.
+    for secret in (api_token, basic_credentials(api_token).removeprefix("Basic ")):
+        text = text.replace(secret, "***")
+    text = text[:300]
     text = "".join(c if c.isprintable() else "?" for c in text)
     return f": {text}" if text else ""
 
@@ -207,14 +218,14 @@ def _safe_origin(url: str) -> str:
 def parse_token_response(reply: Reply, sent_at: float, settings: Settings) -> AccessToken:
     """Read a 200 from the token endpoint. `sent_at` is the monotonic time the request left."""
     url = settings.token_url
-    try:
-        body = json.loads(reply.body)
-    except ValueError:
+    body = _json(reply.body)
+    if body is _NOT_JSON:
         raise LeanIXTokenError(
-            f"LeanIX token endpoint {url} answered 200 but not with JSON "
-            f"({len(reply.body)} bytes, content-type {reply.headers.get('content-type')!r})",
+            f"LeanIX token endpoint {url} answered 200 but not with JSON of at most "
+            f"{MAX_TOKEN_RESPONSE} bytes ({len(reply.body)} bytes, content-type "
+            f"{reply.headers.get('content-type')!r})",
             status=200,
-        ) from None
+        )
     value = body.get("access_token") if isinstance(body, dict) else None
     if not isinstance(value, str) or not value:
         raise LeanIXTokenError(
@@ -244,6 +255,20 @@ def parse_token_response(reply: Reply, sent_at: float, settings: Settings) -> Ac
     # exp and Date have whole-second resolution: count the lifetime a second short.
     lifetime -= min(1.0, lifetime / 2)
     return access_token(value, claims, lifetime, sent_at + lifetime, settings)
+
+
+_NOT_JSON = object()
+
+
+def _json(body: bytes) -> Any:
+    """The body's JSON, or _NOT_JSON: also for a body over the cap (never parsed) and for one
+    nested so deep that the parser recurses out of stack."""
+    if len(body) > MAX_TOKEN_RESPONSE:
+        return _NOT_JSON
+    try:
+        return json.loads(body)
+    except (ValueError, RecursionError):
+        return _NOT_JSON
 
 
 def access_token(
@@ -289,12 +314,12 @@ def _server_lifetime(
     exp = _finite_or_none(claims.get("exp"))
     if exp is None:
         return _finite_or_none(body.get("expires_in"))
-    issued = _finite_or_none(claims.get("iat"))
-    if issued is None:
-        issued = _http_date(headers.get("date"))
-    if issued is None:
-        issued = time.time()  # no server clock to read: our own is all there is
-    return exp - issued
+    # The server's clock: when the token was issued and when it was sent. A token issued long
+    # ago has less life left than exp - iat: take the later of the two.
+    moments = [_finite_or_none(claims.get("iat")), _http_date(headers.get("date"))]
+    known = [moment for moment in moments if moment is not None]
+    now = max(known) if known else time.time()  # no server clock to read: ours is all there is
+    return exp - now
 
 
 def _instance_origin(claims: Mapping[str, Any]) -> str | None:

@@ -3,10 +3,10 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 from ._blocking import drive
-from ._config import BearerScope, Settings
+from ._config import BearerScope, Settings, checked_cache
 from ._effects import ExchangeRequest, Failure, Reply, TokenFlow
 from ._exchange import AccessToken
 from ._keeper import TokenKeeper, obtain, renew
@@ -23,7 +23,7 @@ class TokenHolder:
 
     def _hold(self, settings: Settings, cache: TokenCache | None) -> None:
         self._settings = settings
-        self._cache = cache
+        self._cache = cast("TokenCache | None", checked_cache(cache))
         self._keeper = TokenKeeper()
         self._scope = BearerScope(settings.origin)
 
@@ -60,7 +60,9 @@ class TokenHolder:
         raise NotImplementedError  # each adapter posts with its own HTTP client
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}(base_url={self._settings.base_url!r})"
+        settings = self.__dict__.get("_settings")  # a repr never raises, even half-built
+        where = f"base_url={settings.base_url!r}" if settings is not None else "not configured"
+        return f"{type(self).__name__}({where})"
 
     def __getstate__(self) -> dict[str, Any]:
         return {k: v for k, v in self.__dict__.items() if k in self._configuration}

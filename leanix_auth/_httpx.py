@@ -8,9 +8,11 @@ carries out the core's effects for `sync_auth_flow`, `_async.drive` for `async_a
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncGenerator, Callable, Generator
 from typing import TypeVar
 
+import anyio
 import httpx
 
 from . import _async, _config
@@ -80,6 +82,12 @@ class LeanIXHttpxAuth(TokenHolder, httpx.Auth):
     async def arefresh(self) -> str:
         """`refresh()` for async code, on asyncio or trio."""
         return (await self._adrive(renew(self._keeper, self._settings, self._cache))).value
+
+    def __call__(self, request: object) -> object:
+        # requests calls its auth objects; httpx never calls this one (it is an httpx.Auth).
+        raise TypeError(
+            "LeanIXHttpxAuth is the auth for httpx; requests wants LeanIXAuth from leanix_auth"
+        )
 
     def sync_auth_flow(
         self, request: httpx.Request
@@ -169,10 +177,10 @@ def _refused(request: httpx.Request, response: httpx.Response, token: AccessToke
 
 
 def _post(client: httpx.Client, request: ExchangeRequest) -> Reply | Failure:
+    body = _Body(request)
     response = None
     try:
         response = client.send(_as_httpx(request), stream=True, auth=None, follow_redirects=False)
-        body = _Body()
         for chunk in response.iter_bytes():
             if body.add(chunk):
                 break
@@ -185,17 +193,20 @@ def _post(client: httpx.Client, request: ExchangeRequest) -> Reply | Failure:
 
 
 async def _apost(client: httpx.AsyncClient, request: ExchangeRequest) -> Reply | Failure:
+    body = _Body(request)
     response = None
     try:
-        response = await client.send(
-            _as_httpx(request), stream=True, auth=None, follow_redirects=False
-        )
-        body = _Body()
-        async for chunk in response.aiter_bytes():
-            if body.add(chunk):
-                break
+        with anyio.fail_after(request.timeout):  # the whole attempt, not each read
+            response = await client.send(
+                _as_httpx(request), stream=True, auth=None, follow_redirects=False
+            )
+            async for chunk in response.aiter_bytes():
+                if body.add(chunk):
+                    break
     except httpx.RequestError as exc:
         return _failure(exc, request, answered=response is not None)
+    except TimeoutError:
+        return body.late(answered=response is not None)
     finally:
         if response is not None:
             await response.aclose()
@@ -203,23 +214,33 @@ async def _apost(client: httpx.AsyncClient, request: ExchangeRequest) -> Reply |
 
 
 class _Body:
-    """The answer's body, read up to the cap: a token answer is about 2 KB."""
+    """The answer's body, read up to the cap (a token answer is about 2 KB) and by the attempt's
+    deadline."""
 
-    def __init__(self) -> None:
+    def __init__(self, request: ExchangeRequest) -> None:
         self._chunks: list[bytes] = []
         self._size = 0
+        self._timeout = request.timeout
+        self._deadline = time.monotonic() + request.timeout
 
     def add(self, chunk: bytes) -> bool:
-        """Keep `chunk`; True once past the cap (stop reading)."""
+        """Keep `chunk`; True once past the cap (stop reading). Past the deadline, raises
+        httpx.ReadTimeout: the answer has started, so that is worth another attempt."""
         self._chunks.append(chunk)
         self._size += len(chunk)
+        if time.monotonic() > self._deadline:
+            raise httpx.ReadTimeout(f"no whole answer within {self._timeout:g} s")
         return self._size > MAX_TOKEN_RESPONSE
+
+    def late(self, *, answered: bool) -> Failure:
+        if answered:
+            return Failure(f"no whole answer within {self._timeout:g} s", retryable=True)
+        return Failure(f"no answer within {self._timeout:g} s", retryable=False)
 
     def reply(self, response: httpx.Response) -> Reply:
         headers = {key.lower(): value for key, value in response.headers.items()}
-        return Reply(
-            response.status_code, headers, b"".join(self._chunks)[: MAX_TOKEN_RESPONSE + 1]
-        )
+        body = b"".join(self._chunks)[: MAX_TOKEN_RESPONSE + 1]
+        return Reply(response.status_code, headers, body)
 
 
 def _as_httpx(request: ExchangeRequest) -> httpx.Request:
@@ -236,7 +257,9 @@ def _failure(exc: httpx.RequestError, request: ExchangeRequest, *, answered: boo
     """What a transport error means for the retry rules, worded like requests' adapter."""
     if isinstance(exc, httpx.ConnectTimeout):
         return Failure(f"no connection within {request.timeout:g} s", retryable=True)
-    if answered:  # the status line came, then the answer broke off: try again
+    if answered:  # the status line came, then the answer broke off or stalled: try again
+        if isinstance(exc, httpx.TimeoutException):
+            return Failure(f"no whole answer within {request.timeout:g} s", retryable=True)
         return Failure(f"the answer broke off ({type(exc).__name__})", retryable=True)
     if isinstance(exc, httpx.TimeoutException):
         return Failure(f"no answer within {request.timeout:g} s", retryable=False)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Any
 
 import requests
+import urllib3
 from requests.auth import AuthBase
 from requests.cookies import extract_cookies_to_jar
 from requests.utils import rewind_body
@@ -13,6 +15,7 @@ from requests.utils import rewind_body
 from . import _config
 from ._config import DEFAULT_MANDATORY_MARGIN, DEFAULT_REFRESH_MARGIN, DEFAULT_TIMEOUT, Settings
 from ._effects import ExchangeRequest, Failure, Reply
+from ._errors import LeanIXConfigError
 from ._exchange import MAX_TOKEN_RESPONSE, AccessToken
 from ._holder import TokenHolder
 from ._keeper import obtain, replace_refused
@@ -55,6 +58,11 @@ class LeanIXAuth(TokenHolder, AuthBase):
             refresh_margin=refresh_margin,
             mandatory_margin=mandatory_margin,
         )
+        if session is not None and not isinstance(session, requests.Session):
+            raise LeanIXConfigError(
+                "session must be a requests.Session (it carries the token exchange), not "
+                f"{type(session).__module__}.{type(session).__qualname__}"
+            )
         self._session = session
         self._hold(settings, cache)
 
@@ -71,7 +79,11 @@ class LeanIXAuth(TokenHolder, AuthBase):
         # Every request comes through here. The common case is one prefix test, one clock
         # read, one header and one hook: the same checks as `fresh_token`, written out.
         url = request.url or ""
-        if url.startswith(self._prefix) or self._admits(url):
+        try:
+            ours = url.startswith(self._prefix) or self._admits(url)
+        except AttributeError:  # not a requests request: the wrong adapter (checked only now)
+            raise _wrong_client(request) from None
+        if ours:
             token = self._keeper.current
             if token is None or self._clock() >= token.refresh_at:
                 token = self._token()
@@ -113,6 +125,7 @@ class LeanIXAuth(TokenHolder, AuthBase):
             return self._post(session, request)
 
     def _post(self, session: requests.Session, request: ExchangeRequest) -> Reply | Failure:
+        deadline = time.monotonic() + request.timeout  # for the whole attempt
         try:
             response = session.post(
                 request.url,
@@ -132,12 +145,52 @@ class LeanIXAuth(TokenHolder, AuthBase):
         except requests.exceptions.RequestException as exc:
             return Failure(_reason(exc), retryable=False)
         with response:
-            try:
-                body = response.raw.read(MAX_TOKEN_RESPONSE + 1, decode_content=True)
-            except (requests.exceptions.RequestException, OSError, ValueError) as exc:
-                return Failure(f"the answer broke off ({type(exc).__name__})", retryable=True)
+            body = _read_body(response.raw, deadline, request.timeout)
+        if isinstance(body, Failure):
+            return body
         headers = {key.lower(): value for key, value in response.headers.items()}
-        return Reply(response.status_code, headers, body or b"")
+        return Reply(response.status_code, headers, body)
+
+
+# What urllib3 and requests raise when an answer breaks off after its status line.
+_BROKEN_OFF = (
+    requests.exceptions.RequestException,
+    urllib3.exceptions.HTTPError,
+    OSError,
+    ValueError,
+)
+
+
+def _read_body(raw: Any, deadline: float, timeout: float) -> bytes | Failure:
+    """The answer's body up to the cap, by the attempt's deadline. Once the status line has
+    come, a break (a reset, bad chunking, a corrupt gzip, a stall) is worth another attempt."""
+    read = getattr(raw, "read1", None) or raw.read  # read1: what has come, without waiting for more
+    chunks: list[bytes] = []
+    size = 0
+    try:
+        while size <= MAX_TOKEN_RESPONSE:
+            if time.monotonic() > deadline:
+                return Failure(f"no whole answer within {timeout:g} s", retryable=True)
+            chunk = read(64 * 1024, decode_content=True)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+    except (
+        requests.exceptions.RequestException,
+        urllib3.exceptions.HTTPError,
+        OSError,
+        ValueError,
+    ) as exc:
+        return Failure(f"the answer broke off ({type(exc).__name__})", retryable=True)
+    return b"".join(chunks)
+
+
+def _wrong_client(request: object) -> TypeError:
+    return TypeError(
+        f"LeanIXAuth is the auth for requests; this is a {type(request).__module__}."
+        f"{type(request).__qualname__}: for httpx use LeanIXHttpxAuth"
+    )
 
 
 def _rewind(request: requests.PreparedRequest) -> bool:

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from ._config import Settings
 from ._effects import BlockingCall, Effect, TokenFlow
 from ._exchange import (
+    HEADER_SAFE,
     AccessToken,
     access_token,
     claims_of,
@@ -100,6 +101,8 @@ def _adopt(
     shared = yield BlockingCall(guarded(keeper, lambda: cache.load(key), None))
     if not isinstance(shared, SharedToken) or shared.value in keeper.refused_values:
         return None
+    if not isinstance(shared.value, str) or not HEADER_SAFE.issuperset(shared.value or "\n"):
+        return None  # a poisoned entry (CR, LF, non-ASCII): as if there were none
     held = keeper.current
     if held is not None and held.value == shared.value:
         return None

@@ -2,9 +2,9 @@
 
     python tests/cache_worker.py {requests|httpx} {file DIR|redis URL} [--twice]
 
-It prints the status of its call. With --twice it then prints "ready", waits for a line on
-standard input, calls again and prints that status: how the tests line processes up behind a
-revocation.
+It prints the status of its call, or "error" and the LeanIXAuthError's message. With --twice it
+then prints "ready", waits for a line on standard input, calls again and prints that status: how
+the tests line processes up behind a revocation.
 """
 
 from __future__ import annotations
@@ -15,7 +15,14 @@ import sys
 import httpx
 import requests
 
-from leanix_auth import FileCache, LeanIXAuth, LeanIXHttpxAuth, RedisCache, TokenCache
+from leanix_auth import (
+    FileCache,
+    LeanIXAuth,
+    LeanIXAuthError,
+    LeanIXHttpxAuth,
+    RedisCache,
+    TokenCache,
+)
 
 
 def main() -> None:
@@ -27,14 +34,20 @@ def main() -> None:
         session = requests.Session()
         session.auth = LeanIXAuth(cache=cache, timeout=timeout)
 
-        def call() -> int:
+        def get() -> int:
             return session.get(url, timeout=60).status_code
 
     else:
         client = httpx.Client(auth=LeanIXHttpxAuth(cache=cache, timeout=timeout), timeout=60)
 
-        def call() -> int:
+        def get() -> int:
             return client.get(url).status_code
+
+    def call() -> str:
+        try:
+            return str(get())
+        except LeanIXAuthError as error:
+            return f"error {error}"
 
     print(call(), flush=True)
     if "--twice" in sys.argv:

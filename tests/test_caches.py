@@ -145,6 +145,21 @@ def test_16_cold_processes_make_one_exchange(
     assert len(leanix_server.token_requests) == 1
 
 
+def test_a_429_storm_across_16_processes_still_makes_one_exchange(
+    shared: list[str], leanix_server: LeanIXServer, tmp_path: Path
+) -> None:
+    # Workers' budget: 4 attempts of 2 s, and 2 s to spare. The first Retry-After fits in it;
+    # the second does not, so that exchange ends, saying so, while the others still wait for
+    # the lock: then one of them exchanges and the rest take its token.
+    leanix_server.fail_token_requests(429, times=2, retry_after=6)
+    outputs = [o.strip() for o in finish(start_workers(leanix_server, 16, shared, tmp_path))]
+    errors = [o for o in outputs if o.startswith("error")]
+    assert outputs.count("200") == 15
+    assert len(errors) == 1
+    assert "LeanIX asked to be called again in 6 s" in errors[0]
+    assert len(leanix_server.issued_tokens) == 1
+
+
 def test_a_revocation_seen_by_16_processes_causes_one_exchange(
     shared: list[str], leanix_server: LeanIXServer, tmp_path: Path
 ) -> None:

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
+import httpx
 import pytest
+import requests
 
 from leanix_auth import LeanIXAuth, LeanIXAuthError, LeanIXConfigError, LeanIXHttpxAuth
 
@@ -89,3 +94,66 @@ def test_bad_configuration_is_a_value_error_that_says_what_to_fix(
 @pytest.mark.parametrize("url", ["http://localhost:8080", "http://127.0.0.1:1", "http://[::1]:9"])
 def test_plain_http_is_allowed_on_loopback(url: str) -> None:
     assert LeanIXAuth("t", base_url=url).base_url == url
+
+
+@pytest.mark.parametrize("auth_class", AUTHS)
+@pytest.mark.parametrize(
+    "base_url",
+    ["https://acme.leanix.net/acmeWorkspace", "https://acme.leanix.net/services/pathfinder/v1"],
+)
+def test_a_base_url_with_a_path_is_refused_with_the_origin_to_use(
+    auth_class: type[LeanIXAuth], base_url: str
+) -> None:
+    with pytest.raises(LeanIXConfigError, match=r"use 'https://acme\.leanix\.net'"):
+        auth_class("t", base_url=base_url)
+
+
+@pytest.mark.parametrize("auth_class", AUTHS)
+@pytest.mark.parametrize("timeout", [float("inf"), float("nan"), 0, -1, 3601])
+def test_a_timeout_that_is_not_a_sane_number_of_seconds_is_refused(
+    auth_class: type[LeanIXAuth], timeout: float
+) -> None:
+    with pytest.raises(LeanIXConfigError, match="timeout"):
+        auth_class("t", subdomain="acme", timeout=timeout)
+
+
+@pytest.mark.parametrize("auth_class", AUTHS)
+@pytest.mark.parametrize("cache", ["file", object(), {"load": 1}])
+def test_a_cache_that_is_no_token_cache_is_refused(
+    auth_class: type[LeanIXAuth], cache: object
+) -> None:
+    with pytest.raises(LeanIXConfigError, match="cache must be a TokenCache"):
+        auth_class("t", subdomain="acme", cache=cache)  # type: ignore[arg-type]
+
+
+def test_a_session_that_is_no_requests_session_is_refused() -> None:
+    with httpx.Client() as client, pytest.raises(LeanIXConfigError, match=r"requests\.Session"):
+        LeanIXAuth("t", subdomain="acme", session=client)  # type: ignore[arg-type]
+
+
+def test_the_wrong_adapter_for_the_client_names_the_right_one() -> None:
+    with (
+        httpx.Client(transport=httpx.MockTransport(lambda r: httpx.Response(200))) as client,
+        pytest.raises(TypeError, match="for httpx use LeanIXHttpxAuth"),
+    ):
+        client.get("https://acme.leanix.net/x", auth=LeanIXAuth("t", subdomain="acme"))  # type: ignore[arg-type]
+    with requests.Session() as session, pytest.raises(TypeError, match="wants LeanIXAuth"):
+        session.get("https://acme.leanix.net/x", auth=LeanIXHttpxAuth("t", subdomain="acme"))  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("missing", "code", "extra"),
+    [
+        ("redis", "from leanix_auth import RedisCache; RedisCache.from_url('redis://x')", "redis"),
+        ("responses", "import leanix_auth.testing", "testing"),
+        ("respx", "import leanix_auth.testing", "testing"),
+    ],
+)
+def test_a_missing_extra_names_the_install_command(missing: str, code: str, extra: str) -> None:
+    blocked = f"import sys; sys.modules[{missing!r}] = None; {code}"
+    result = subprocess.run(
+        [sys.executable, "-c", blocked], capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 1
+    assert "ImportError: " in result.stderr
+    assert f'pip install "leanix-auth[{extra}]"' in result.stderr.splitlines()[-1]

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
+import struct
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import anyio
 import httpx
 import pytest
 import requests
@@ -178,3 +182,106 @@ def test_interoperates_with_a_third_party_oauth2_server(oauth2_mock_server: str)
     hauth = LeanIXHttpxAuth("any-secret", base_url=oauth2_mock_server, token_url=token_url)
     with httpx.Client(auth=hauth) as client:
         assert client.get(oauth2_mock_server + "/userinfo").status_code == 200
+
+
+TOKEN_PATH = "/services/mtm/v1/oauth2/token"
+
+
+def answering(kind: str, attempts: list[int]) -> Behaviour:
+    """An endpoint whose answer starts (status line and headers) and then breaks off."""
+
+    def behave(connection: socket.socket) -> None:
+        attempts.append(1)
+        connection.recv(65536)
+        if kind == "reset":
+            connection.sendall(b'HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n{"access')
+            connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        elif kind == "bad chunking":
+            connection.sendall(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n{}\r\n")
+        elif kind == "corrupt gzip":
+            body = b"\x1f\x8b\x08\x00 this is not gzip at all"
+            head = f"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: {len(body)}\r\n"
+            connection.sendall(head.encode() + b"\r\n" + body)
+        elif kind == "stalls":
+            connection.sendall(b'HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n{"access')
+            time.sleep(0.6)  # a read timeout in the middle of the body
+        else:  # drips: a byte at a time, each well within the read timeout
+            connection.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 60\r\n\r\n")
+            with contextlib.suppress(OSError):
+                for _ in range(60):
+                    time.sleep(0.1)
+                    connection.sendall(b" ")
+        connection.close()
+
+    return behave
+
+
+BREAKS = ["reset", "bad chunking", "corrupt gzip", "stalls", "drips"]
+
+
+@pytest.mark.parametrize("auth_class", [LeanIXAuth, LeanIXHttpxAuth])
+@pytest.mark.parametrize("kind", BREAKS)
+def test_an_answer_that_breaks_off_is_retried_then_one_token_error(
+    kind: str, auth_class: type[LeanIXAuth]
+) -> None:
+    attempts: list[int] = []
+    with (
+        raw_server(answering(kind, attempts)) as base_url,
+        pytest.raises(LeanIXTokenError, match=r"broke off|no whole answer within 0\.4 s"),
+    ):
+        auth_class("t", base_url=base_url, timeout=0.4).get_token()
+    assert len(attempts) == 4  # like a refused connection: retried
+
+
+@pytest.mark.parametrize("backend", ["asyncio", "trio"])
+def test_an_async_exchange_is_bounded_as_a_whole_attempt(backend: str) -> None:
+    attempts: list[int] = []
+    with raw_server(answering("drips", attempts)) as base_url:
+        auth = LeanIXHttpxAuth("t", base_url=base_url, timeout=0.4)
+        with pytest.raises(LeanIXTokenError, match=r"no whole answer within 0\.4 s"):
+            anyio.run(auth.aget_token, backend=backend)
+    assert len(attempts) == 4
+
+
+def test_the_cli_says_a_broken_answer_in_one_line(tmp_path: Path) -> None:
+    attempts: list[int] = []
+    with raw_server(answering("bad chunking", attempts)) as base_url:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("LEANIX_")}
+        env.update(LEANIX_BASE_URL=base_url, LEANIX_API_TOKEN="t", XDG_CACHE_HOME=str(tmp_path))
+        exe = str(Path(sys.executable).with_name("leanix-auth"))
+        result = subprocess.run(
+            [exe, "token"], env=env, capture_output=True, text=True, timeout=60, check=False
+        )
+    assert result.returncode == 1
+    [line] = result.stderr.splitlines()
+    assert "the answer broke off" in line
+
+
+@pytest.mark.parametrize("auth_class", [LeanIXAuth, LeanIXHttpxAuth])
+def test_a_retry_after_past_the_budget_ends_the_exchange_saying_when(
+    auth_class: type[LeanIXAuth], leanix_server: LeanIXServer
+) -> None:
+    leanix_server.fail_token_requests(429, times=1, retry_after=30)
+    auth = auth_class(leanix_server.api_token, base_url=leanix_server.base_url, timeout=1)
+    with pytest.raises(LeanIXTokenError, match="asked to be called again in 30 s") as caught:
+        auth.get_token()  # a budget of 6 s: no sleeping through 30
+    assert caught.value.status == 429
+    assert len(leanix_server.token_requests) == 1
+
+
+@pytest.mark.parametrize(
+    ("status", "body"),
+    [
+        (200, b"[" * 100_000 + b"]" * 100_000),
+        (503, b'{"error":' * 50_000 + b"1" + b"}" * 50_000),
+        (200, b'{"access_token": "' + b"a" * (2 << 20) + b'"}'),
+    ],
+    ids=["deep 200", "deep error", "over the cap"],
+)
+def test_deeply_nested_or_huge_json_is_a_token_error(
+    status: int, body: bytes, leanix_server: LeanIXServer
+) -> None:
+    leanix_server.add("POST", TOKEN_PATH, status=status, body=body)
+    auth = LeanIXAuth(leanix_server.api_token, base_url=leanix_server.base_url, timeout=2)
+    with pytest.raises(LeanIXTokenError):
+        auth.get_token()

@@ -29,10 +29,16 @@ def test_lifetime_is_exp_minus_date_whatever_our_clock_says(skew: int) -> None:
     assert token.mandatory_at == token.expires_at - 30
 
 
-def test_iat_wins_over_the_date_header() -> None:
-    value = make_token(ttl=600, iat=0, exp=1800)  # a 30-minute token issued at the epoch
-    token = parse_token_response(answer(value, date=10**9), 0.0, settings())
-    assert token.lifetime == 1799
+@pytest.mark.parametrize(
+    ("issued_ago", "lifetime"),
+    [(1000, 2599), (0, 3599), (-30, 3599)],  # issued long ago; just now; Date behind iat
+)
+def test_of_iat_and_date_the_later_one_counts(issued_ago: int, lifetime: int) -> None:
+    date = 2 * 10**9
+    iat = date - issued_ago
+    value = make_token(iat=iat, exp=iat + 3600)  # an hour from its issue
+    token = parse_token_response(answer(value, date=date), 0.0, settings())
+    assert token.lifetime == lifetime
 
 
 def test_margins_are_capped_by_lifetime() -> None:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import base64
 import logging
 import time
 
 import pytest
 
-from leanix_auth import LeanIXAuth, LeanIXAuthError
+from leanix_auth import LeanIXAuth, LeanIXAuthError, LeanIXHttpxAuth
 from leanix_auth.testing import LeanIXServer
 
 from .clients import Callers
@@ -59,3 +60,32 @@ def test_settings_and_tokens_keep_secrets_out_of_repr(leanix_server: LeanIXServe
     auth.get_token()
     texts = [repr(vars(auth)), repr(auth._settings), repr(auth._keeper.valid_token())]
     assert_nothing_secret(texts, leanix_server)
+
+
+@pytest.mark.parametrize("offset", [280, 295, 299])
+def test_an_echoed_api_token_is_redacted_before_the_message_is_cut(
+    offset: int, leanix_server: LeanIXServer
+) -> None:
+    token = leanix_server.api_token
+    basic = base64.b64encode(f"apitoken:{token}".encode()).decode()
+    description = "x" * offset + token + " and as sent: " + basic
+    leanix_server.add(
+        "POST",
+        "/services/mtm/v1/oauth2/token",
+        status=401,
+        json={"error": "unauthorized", "error_description": description},
+    )
+    with pytest.raises(LeanIXAuthError) as caught:
+        LeanIXAuth(token, base_url=leanix_server.base_url).get_token()
+    text = str(caught.value)
+    for secret in (token, basic):
+        for size in (8, 12, 20):
+            assert secret[:size] not in text  # not even the head of it, where the cut fell
+
+
+@pytest.mark.parametrize("auth_class", [LeanIXAuth, LeanIXHttpxAuth])
+def test_the_repr_of_a_half_built_auth_object_never_raises(
+    auth_class: type[LeanIXAuth],
+) -> None:
+    half_built = auth_class.__new__(auth_class)
+    assert repr(half_built) == f"{auth_class.__name__}(not configured)"

@@ -3,6 +3,16 @@
 `leanix_server`, `leanix_mock` and `leanix_token` come with it, no conftest needed.
 """
 
+try:
+    import responses  # noqa: F401
+    import respx  # noqa: F401
+except ImportError as missing:  # pragma: no cover - shown by a test in a subprocess
+    raise ImportError(
+        f"leanix_auth.testing needs the testing extra ({missing.name} is missing): "
+        'pip install "leanix-auth[testing]"',
+        name=missing.name,
+    ) from None
+
 from ._fake import FakeLeanIX, FakeResponse, RecordedRequest, make_token, public_key_pem
 from ._mock import LeanIXMock
 from ._server import LeanIXServer

@@ -1,0 +1,176 @@
+"""Shared caches that others cannot turn against us: a fork holding a lock, a directory that is
+not safely ours, planted files, poisoned entries."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+import warnings
+from pathlib import Path
+
+import pytest
+import requests
+
+from leanix_auth import FileCache, LeanIXAuth, MemoryCache, SharedToken
+from leanix_auth.testing import LeanIXServer
+
+POSIX = pytest.mark.skipif(not hasattr(os, "fork"), reason="fork and file modes are POSIX")
+
+
+def fork_child_that_lives(seconds: int) -> int:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # "fork() of a threaded process"
+        pid = os.fork()
+    if pid == 0:
+        signal.alarm(seconds)
+        signal.pause()
+        os._exit(0)
+    return pid
+
+
+def reap(pid: int) -> None:
+    os.kill(pid, signal.SIGKILL)
+    os.waitpid(pid, 0)
+
+
+@POSIX
+def test_a_file_lock_released_by_the_parent_is_free_though_a_forked_child_lives(
+    tmp_path: Path,
+) -> None:
+    cache = FileCache(tmp_path / "cache")
+    held = cache.lock("key", 60)
+    assert held.acquire(timeout=1)
+    child = fork_child_that_lives(30)  # inherits the descriptor that holds the flock
+    try:
+        held.release()
+        other = subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                "import sys; from leanix_auth import FileCache;"
+                "print(FileCache(sys.argv[1]).lock('key', 60).acquire(timeout=3))",
+                str(tmp_path / "cache"),
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+    finally:
+        reap(child)
+    assert other.stdout.strip() == "True"
+
+
+@POSIX
+def test_a_memory_cache_lock_held_by_a_thread_is_free_in_a_forked_child() -> None:
+    cache = MemoryCache()
+    holding, done = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        lock = cache.lock("key", 60)
+        lock.acquire(timeout=5)
+        holding.set()
+        done.wait(10)
+        lock.release()
+
+    thread = threading.Thread(target=hold)
+    thread.start()
+    holding.wait(5)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        pid = os.fork()
+    if pid == 0:
+        got = cache.lock("key", 60).acquire(timeout=2)  # no thread holds it in here
+        os._exit(0 if got else 1)
+    _, status = os.waitpid(pid, 0)
+    done.set()
+    thread.join()
+    assert os.waitstatus_to_exitcode(status) == 0
+
+
+@POSIX
+@pytest.mark.parametrize("mode", [0o777, 0o770, 0o1777])
+def test_a_directory_others_may_write_to_is_refused_with_one_warning(
+    mode: int, leanix_server: LeanIXServer, tmp_path: Path, all_logs: list[logging.LogRecord]
+) -> None:
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(mode)
+    cache = FileCache(shared)
+    auth = LeanIXAuth(leanix_server.api_token, base_url=leanix_server.base_url, cache=cache)
+    assert auth.get_token() in leanix_server.issued_tokens  # no cache, still a token
+    warnings_seen = [r.getMessage() for r in all_logs if r.levelno == logging.WARNING]
+    assert len(warnings_seen) == 1
+    assert "writable by group or others" in warnings_seen[0]
+    assert list(shared.iterdir()) == []  # nothing written there
+
+
+@POSIX
+def test_a_directory_of_another_user_is_refused(tmp_path: Path) -> None:
+    if os.getuid() != 0:
+        pytest.skip("making a directory of another user needs root")
+    theirs = tmp_path / "theirs"
+    theirs.mkdir(mode=0o700)
+    os.chown(theirs, 65534, 65534)
+    with pytest.raises(PermissionError, match="belongs to another user"):
+        FileCache(theirs).load("key")
+
+
+@POSIX
+def test_planted_symlinks_and_fifos_are_not_followed_nor_waited_on(
+    leanix_server: LeanIXServer, tmp_path: Path
+) -> None:
+    directory = tmp_path / "cache"
+    cache = FileCache(directory)
+    auth = LeanIXAuth(leanix_server.api_token, base_url=leanix_server.base_url, cache=cache)
+    auth.get_token()
+    [entry] = directory.glob("*.json")
+    key = entry.stem
+    entry.unlink()
+    os.mkfifo(entry)  # load() would hang for ever on a FIFO without O_NONBLOCK
+    victim = tmp_path / "victim"
+    (directory / f"{key}.lock").unlink()
+    (directory / f"{key}.lock").symlink_to(victim)
+    assert cache.load(key) is None
+    fresh = LeanIXAuth(leanix_server.api_token, base_url=leanix_server.base_url, cache=cache)
+    assert fresh.get_token() in leanix_server.issued_tokens
+    assert not victim.exists()  # the lock was not created where the symlink pointed
+
+
+@POSIX
+def test_missing_parent_directories_are_made_0700_whatever_the_umask(tmp_path: Path) -> None:
+    old = os.umask(0)
+    try:
+        FileCache(tmp_path / "a" / "b" / "leanix-auth").store("key", SharedToken("v", 60, 60))
+    finally:
+        os.umask(old)
+    for level in (tmp_path / "a", tmp_path / "a" / "b", tmp_path / "a" / "b" / "leanix-auth"):
+        assert level.stat().st_mode & 0o777 == 0o700
+
+
+class KeyRecordingCache(MemoryCache):
+    def __init__(self) -> None:
+        super().__init__()
+        self.keys: list[str] = []
+
+    def store(self, key: str, token: SharedToken) -> None:
+        if key not in self.keys:
+            self.keys.append(key)
+        super().store(key, token)
+
+
+@pytest.mark.parametrize("poison", ["bad\r\nX-Injected: 1", "tökén", ""])
+def test_a_poisoned_shared_token_is_as_if_absent(poison: str, leanix_server: LeanIXServer) -> None:
+    cache = KeyRecordingCache()
+    auth = LeanIXAuth(leanix_server.api_token, base_url=leanix_server.base_url, cache=cache)
+    auth.get_token()
+    [key] = cache.keys
+    cache.store(key, SharedToken(poison, 3600, 3600))  # what a bad writer could leave there
+    victim = LeanIXAuth(leanix_server.api_token, base_url=leanix_server.base_url, cache=cache)
+    with requests.Session() as session:
+        session.auth = victim
+        assert session.get(leanix_server.base_url + "/services/a/v1").status_code == 200
+    assert len(leanix_server.token_requests) == 2  # exchanged anew, the poison ignored
