@@ -18,11 +18,11 @@ if TYPE_CHECKING:
     from typing import Any
 
     from ._caches import FileCache, MemoryCache, RedisCache
-    from ._config import api_token_file
     from ._httpx import LeanIXHttpxAuth
     from ._requests import LeanIXAuth
     from ._shared import CacheLock, TokenCache
     from ._shared_token import SharedToken
+    from ._token_source import api_token_file
 
 __version__ = "0.1.0"
 
@@ -46,7 +46,7 @@ _LAZY = {
     "LeanIXAuth": "._requests",
     "LeanIXHttpxAuth": "._httpx",
     "TokenCache": "._shared",
-    "api_token_file": "._config",
+    "api_token_file": "._token_source",
     "SharedToken": "._shared_token",
     "CacheLock": "._shared",
     "MemoryCache": "._caches",

@@ -20,9 +20,10 @@ from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from typing import Any
 
-from ._config import Settings, basic_credentials, is_loopback, origin_of
+from ._config import Settings, is_loopback, origin_of
 from ._effects import BlockingCall, ExchangeFlow, ExchangeRequest, Failure, Reply, Sleep
 from ._errors import LeanIXAuthError, LeanIXConfigError, LeanIXCredentialsError, LeanIXTokenError
+from ._token_source import basic_credentials
 
 logger = logging.getLogger("leanix_auth")
 
