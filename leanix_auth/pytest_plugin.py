@@ -22,7 +22,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers",
         "leanix(**options): options for the leanix_server and leanix_mock fixtures, e.g. "
-        "subdomain='contoso', token_ttl=60, api_token='...', clock_offset=-7200",
+        "subdomain='contoso', token_ttl=60, api_token='...', clock_offset=-7200, strict=True",
     )
 
 
