@@ -221,24 +221,6 @@ def origin_of(url: str, *, what: str = "URL") -> str:
     return f"{parts.scheme}://{host}:{port}"
 
 
-def checked_cache(cache: object) -> object:
-    """`cache` if it has what a TokenCache has; else a LeanIXConfigError that says what."""
-    if cache is None:
-        return None
-    missing = [
-        name
-        for name in ("load", "store", "discard", "lock")
-        if not callable(getattr(cache, name, None))
-    ]
-    if missing:
-        raise LeanIXConfigError(
-            f"cache must be a TokenCache (MemoryCache(), FileCache(), RedisCache(...) or an "
-            f"object with load, store, discard and lock), got {type(cache).__name__} without "
-            + ", ".join(missing)
-        )
-    return cache
-
-
 class BearerScope:
     """The origins that may receive the bearer: the configured one, and the token's instanceUrl."""
 

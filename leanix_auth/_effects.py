@@ -78,7 +78,6 @@ class BlockingCall:
 
 Effect = ExchangeRequest | Sleep | Wait | Background | BlockingCall
 ExchangeFlow = Generator[ExchangeRequest | Sleep, "Reply | Failure | None", "AccessToken"]
-# BlockingCall is defined below; the alias is a string so that the order does not matter.
 TokenFlow = Generator[Effect, Any, "AccessToken"]
 
 

@@ -3,11 +3,12 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, cast
+from typing import Any, ClassVar, TypeVar, cast
 
 from ._blocking import drive
-from ._config import BearerScope, Settings, checked_cache
+from ._config import BearerScope, Settings
 from ._effects import ExchangeRequest, Failure, Reply, TokenFlow
+from ._errors import LeanIXConfigError
 from ._exchange import AccessToken
 from ._keeper import TokenKeeper, obtain, renew
 from ._shared import TokenCache
@@ -23,7 +24,7 @@ class TokenHolder:
 
     def _hold(self, settings: Settings, cache: TokenCache | None) -> None:
         self._settings = settings
-        self._cache = cast("TokenCache | None", checked_cache(cache))
+        self._cache = _checked_cache(cache)
         self._keeper = TokenKeeper()
         self._scope = BearerScope(settings.origin)
 
@@ -70,3 +71,32 @@ class TokenHolder:
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
         self._hold(self._settings, self._cache)
+
+
+def _checked_cache(cache: object) -> TokenCache | None:
+    """`cache` if it has what a TokenCache has; else a LeanIXConfigError that says what."""
+    if cache is None:
+        return None
+    needed = ("load", "store", "discard", "lock")
+    missing = [name for name in needed if not callable(getattr(cache, name, None))]
+    if missing:
+        raise LeanIXConfigError(
+            f"cache must be a TokenCache (MemoryCache(), FileCache(), RedisCache(...) or an "
+            f"object with load, store, discard and lock), got {type(cache).__name__} without "
+            + ", ".join(missing)
+        )
+    return cast("TokenCache", cache)  # checked above, as far as a protocol can be at run time
+
+
+_Client = TypeVar("_Client")
+
+
+def checked_client(client: _Client | None, kind: type[_Client], keyword: str) -> _Client | None:
+    """`client` if it is a `kind` (what carries the token exchange); else a LeanIXConfigError."""
+    if client is not None and not isinstance(client, kind):
+        expected = f"{kind.__module__.partition('.')[0]}.{kind.__qualname__}"
+        raise LeanIXConfigError(
+            f"{keyword} must be {expected} (it carries the token exchange), not "
+            f"{type(client).__module__}.{type(client).__qualname__}"
+        )
+    return client

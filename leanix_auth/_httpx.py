@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncGenerator, Callable, Generator
-from typing import TypeVar
 
 import anyio
 import httpx
@@ -18,13 +17,10 @@ import httpx
 from . import _async, _config
 from ._config import DEFAULT_MANDATORY_MARGIN, DEFAULT_REFRESH_MARGIN, DEFAULT_TIMEOUT, Settings
 from ._effects import ExchangeRequest, Failure, Reply, TokenFlow
-from ._errors import LeanIXConfigError
 from ._exchange import MAX_TOKEN_RESPONSE, AccessToken
-from ._holder import TokenHolder
+from ._holder import TokenHolder, checked_client
 from ._keeper import obtain, renew, replace_refused
 from ._shared import TokenCache
-
-_Client = TypeVar("_Client", httpx.Client, httpx.AsyncClient)
 
 
 class LeanIXHttpxAuth(TokenHolder, httpx.Auth):
@@ -61,10 +57,8 @@ class LeanIXHttpxAuth(TokenHolder, httpx.Auth):
             refresh_margin=refresh_margin,
             mandatory_margin=mandatory_margin,
         )
-        self._client = _checked(client, httpx.Client, "client", "sync requests and get_token()")
-        self._async_client = _checked(
-            async_client, httpx.AsyncClient, "async_client", "async requests and aget_token()"
-        )
+        self._client = checked_client(client, httpx.Client, "client")
+        self._async_client = checked_client(async_client, httpx.AsyncClient, "async_client")
         self._hold(settings, cache)
 
     def _hold(self, settings: Settings, cache: TokenCache | None) -> None:
@@ -147,17 +141,6 @@ class LeanIXHttpxAuth(TokenHolder, httpx.Auth):
             return await _apost(self._async_client, request)
         async with httpx.AsyncClient(trust_env=True) as client:
             return await _apost(client, request)
-
-
-def _checked(
-    client: _Client | None, kind: type[_Client], keyword: str, carries: str
-) -> _Client | None:
-    if client is not None and not isinstance(client, kind):
-        raise LeanIXConfigError(
-            f"{keyword} must be an httpx.{kind.__name__} (it carries the token exchange of "
-            f"{carries}), not {type(client).__module__}.{type(client).__qualname__}"
-        )
-    return client
 
 
 def _refused(request: httpx.Request, response: httpx.Response, token: AccessToken) -> bool:

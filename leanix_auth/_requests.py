@@ -15,9 +15,8 @@ from requests.utils import rewind_body
 from . import _config
 from ._config import DEFAULT_MANDATORY_MARGIN, DEFAULT_REFRESH_MARGIN, DEFAULT_TIMEOUT, Settings
 from ._effects import ExchangeRequest, Failure, Reply
-from ._errors import LeanIXConfigError
 from ._exchange import MAX_TOKEN_RESPONSE, AccessToken
-from ._holder import TokenHolder
+from ._holder import TokenHolder, checked_client
 from ._keeper import obtain, replace_refused
 from ._shared import TokenCache
 
@@ -58,12 +57,7 @@ class LeanIXAuth(TokenHolder, AuthBase):
             refresh_margin=refresh_margin,
             mandatory_margin=mandatory_margin,
         )
-        if session is not None and not isinstance(session, requests.Session):
-            raise LeanIXConfigError(
-                "session must be a requests.Session (it carries the token exchange), not "
-                f"{type(session).__module__}.{type(session).__qualname__}"
-            )
-        self._session = session
+        self._session = checked_client(session, requests.Session, "session")
         self._hold(settings, cache)
 
     _configuration = (*TokenHolder._configuration, "_session")

@@ -93,13 +93,16 @@ def api_token_file(path: str | os.PathLike[str]) -> ApiTokenFile:
     source = ApiTokenFile(os.fspath(path))
     try:
         value = source()
-    except (OSError, ValueError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else type(exc).__name__
-        if isinstance(exc, ValueError):
-            reason = "it is empty"
-        raise LeanIXConfigError(
-            f"cannot read the LeanIX API token from {source.path}: {reason}"
-        ) from None
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+    except UnicodeDecodeError:
+        reason = "it is not UTF-8 text"
+    except ValueError:
+        reason = "it is empty"
+    else:
+        reason = ""
+    if reason:
+        raise LeanIXConfigError(f"cannot read the LeanIX API token from {source.path}: {reason}")
     problem = _token_problem(value)
     if problem:
         raise LeanIXConfigError(f"the LeanIX API token in {source.path} {problem}")
@@ -144,15 +147,11 @@ def _api_token(value: object, words: Mapping[str, str]) -> str:
             f"no LeanIX API token: {words['api_token_hint']} "
             "(create one with a Technical User in LeanIX's administration)"
         )
-    if not isinstance(value, str):
-        raise LeanIXConfigError(f"api_token must be a str, not {type(value).__name__}")
-    value = value.strip()
-    if not value:
-        raise LeanIXConfigError(f"the LeanIX API token is empty: check {words['api_token']}")
-    if not _PRINTABLE_ASCII.fullmatch(value):
-        # Never echo the token: say only what kind of character is wrong.
+    problem = _token_problem(value)
+    if problem:  # says what is wrong, never echoing the token
         raise LeanIXConfigError(
-            "the LeanIX API token contains spaces, control or non-ASCII characters; "
-            "copy it again from the Technical User"
+            f"the LeanIX API token {problem}: check {words['api_token']}, or copy it again from "
+            "the Technical User"
         )
-    return value
+    assert isinstance(value, str)
+    return value.strip()
