@@ -14,6 +14,7 @@ import anyio
 import anyio.to_thread
 
 from ._effects import (
+    AccessToken,
     Background,
     BlockingCall,
     ExchangeRequest,
@@ -25,34 +26,36 @@ from ._effects import (
     unknown,
 )
 from ._errors import LeanIXAuthError
-from ._exchange import AccessToken
-from ._keeper import TokenKeeper
 
 Send = Callable[[ExchangeRequest], Awaitable[Reply | Failure]]
 
 
-async def drive(flow: TokenFlow, keeper: TokenKeeper, send: Send) -> AccessToken:
+async def drive(flow: TokenFlow, send: Send) -> AccessToken:
     """Run `flow` to its end in this task. Cancelled, the flow is closed, so that the exchange
     it ran is abandoned and its waiters plan again."""
     answer: object = None
+    error: Exception | None = None
     with contextlib.closing(flow):
         while True:
             try:
-                effect = flow.send(answer)
+                effect = flow.send(answer) if error is None else flow.throw(error)
             except StopIteration as stop:
                 token: AccessToken = stop.value
                 return token
-            answer = await _carry_out(effect, keeper, send)
+            try:
+                answer, error = await _carry_out(effect, send), None
+            except Exception as raised:  # the flow decides what it means
+                answer, error = None, raised
 
 
-async def _carry_out(effect: object, keeper: TokenKeeper, send: Send) -> object:
+async def _carry_out(effect: object, send: Send) -> object:
     if isinstance(effect, ExchangeRequest):
         return await send(effect)
     if isinstance(effect, Sleep):
         await anyio.sleep(effect.seconds)
         return None
     if isinstance(effect, Wait):
-        return await wait(keeper, effect)
+        return await wait(effect)
     if isinstance(effect, BlockingCall):
         return await in_thread(effect.call, effect.undo)
     if isinstance(effect, Background):
@@ -60,7 +63,7 @@ async def _carry_out(effect: object, keeper: TokenKeeper, send: Send) -> object:
     raise unknown(effect)
 
 
-async def wait(keeper: TokenKeeper, effect: Wait) -> LeanIXAuthError | TimeoutError | None:
+async def wait(effect: Wait) -> LeanIXAuthError | TimeoutError | None:
     wake_loop, woken = _alarm()
     outcome: list[LeanIXAuthError | None] = []
 
@@ -68,7 +71,7 @@ async def wait(keeper: TokenKeeper, effect: Wait) -> LeanIXAuthError | TimeoutEr
         outcome.append(error)
         wake_loop()
 
-    keeper.wait(effect.ticket, wake)
+    effect.subscribe(wake)
     with anyio.move_on_after(effect.timeout):
         await woken()
     return outcome[0] if outcome else TimeoutError()

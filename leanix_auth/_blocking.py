@@ -8,6 +8,7 @@ import time
 from collections.abc import Callable
 
 from ._effects import (
+    AccessToken,
     Background,
     BlockingCall,
     ExchangeRequest,
@@ -19,56 +20,58 @@ from ._effects import (
     unknown,
 )
 from ._errors import LeanIXAuthError
-from ._exchange import AccessToken
-from ._keeper import TokenKeeper
 
 Send = Callable[[ExchangeRequest], Reply | Failure]
 
 
-def drive(flow: TokenFlow, keeper: TokenKeeper, send: Send, *, detach: bool = True) -> AccessToken:
+def drive(flow: TokenFlow, send: Send, *, detach: bool = True) -> AccessToken:
     """Run `flow` to its end. With `detach`, a refresh ahead of expiry runs in a daemon thread so
     that no caller waits for it while the token in hand is still good."""
     answer: object = None
+    error: Exception | None = None
     with contextlib.closing(flow):  # interrupted (Ctrl-C): the exchange is abandoned, not left
         while True:
             try:
-                effect = flow.send(answer)
+                effect = flow.send(answer) if error is None else flow.throw(error)
             except StopIteration as stop:
                 token: AccessToken = stop.value
                 return token
-            answer = _carry_out(effect, keeper, send, detach)
+            try:
+                answer, error = _carry_out(effect, send, detach), None
+            except Exception as raised:  # the flow decides what it means
+                answer, error = None, raised
 
 
-def _carry_out(effect: object, keeper: TokenKeeper, send: Send, detach: bool) -> object:
+def _carry_out(effect: object, send: Send, detach: bool) -> object:
     if isinstance(effect, ExchangeRequest):
         return send(effect)
     if isinstance(effect, Sleep):
         time.sleep(effect.seconds)
         return None
     if isinstance(effect, Wait):
-        return wait(keeper, effect)
+        return wait(effect)
     if isinstance(effect, BlockingCall):
         return effect.call()
     if isinstance(effect, Background):
-        return detach and _detach(effect.flow, keeper, send)
+        return detach and _detach(effect.flow, send)
     raise unknown(effect)
 
 
-def _detach(flow: TokenFlow, keeper: TokenKeeper, send: Send) -> bool:
+def _detach(flow: TokenFlow, send: Send) -> bool:
     thread = threading.Thread(
-        target=_drive_quietly, args=(flow, keeper, send), name="leanix-auth-refresh", daemon=True
+        target=_drive_quietly, args=(flow, send), name="leanix-auth-refresh", daemon=True
     )
     thread.start()
     return True
 
 
-def _drive_quietly(flow: TokenFlow, keeper: TokenKeeper, send: Send) -> None:
-    # The keeper has logged the failure and keeps the valid token; nobody is waiting for us.
+def _drive_quietly(flow: TokenFlow, send: Send) -> None:
+    # The core has logged the failure and keeps the valid token; nobody is waiting for us.
     with contextlib.suppress(LeanIXAuthError):
-        drive(flow, keeper, send, detach=False)
+        drive(flow, send, detach=False)
 
 
-def wait(keeper: TokenKeeper, effect: Wait) -> LeanIXAuthError | TimeoutError | None:
+def wait(effect: Wait) -> LeanIXAuthError | TimeoutError | None:
     done = threading.Event()
     outcome: list[LeanIXAuthError | None] = []
 
@@ -76,7 +79,7 @@ def wait(keeper: TokenKeeper, effect: Wait) -> LeanIXAuthError | TimeoutError | 
         outcome.append(error)
         done.set()
 
-    keeper.wait(effect.ticket, wake)
+    effect.subscribe(wake)
     if not done.wait(effect.timeout):
         return TimeoutError()
     return outcome[0]

@@ -9,10 +9,24 @@ from __future__ import annotations
 
 from collections.abc import Callable, Generator, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from ._exchange import AccessToken
+from ._errors import LeanIXAuthError
+
+
+@dataclass(frozen=True, eq=False)
+class AccessToken:
+    """An access token and the moments, on the monotonic clock, that matter for it: what every
+    flow returns."""
+
+    value: str = field(repr=False)
+    expires_at: float
+    refresh_at: float
+    mandatory_at: float
+    lifetime: float
+    claims: Mapping[str, Any] = field(repr=False)
+    instance_origin: str | None
+    authorization: str = field(repr=False)  # "Bearer …", built once rather than per request
 
 
 @dataclass(frozen=True)
@@ -48,12 +62,17 @@ class Sleep:
     seconds: float
 
 
+Wake = Callable[[LeanIXAuthError | None], None]
+
+
 @dataclass(frozen=True)
 class Wait:
-    """Wait until exchange `ticket` ends; send back its error, or None if it succeeded or was
-    abandoned (plan again), or a `TimeoutError` if it has not ended after `timeout` seconds."""
+    """Wait until another caller's exchange ends: call `subscribe(wake)`, and `wake` is called,
+    from any thread, with the exchange's error, or None if it succeeded or was abandoned (plan
+    again). Send back what `wake` got, or a `TimeoutError` if it has not come after `timeout`
+    seconds."""
 
-    ticket: int
+    subscribe: Callable[[Wake], None]
     timeout: float
 
 
@@ -68,17 +87,17 @@ class Background:
 @dataclass(frozen=True)
 class BlockingCall:
     """Call `call` (blocking I/O: a shared token cache, the API token's source) and send back
-    what it returns; `call` never raises. Async adapters run it in a worker thread, so that it
-    never blocks an event loop; if the caller is cancelled while the thread runs, the thread
-    passes what `call` returned to `undo`."""
+    what it returns, or throw into the flow what it raised. Async adapters run it in a worker
+    thread, so that it never blocks an event loop; if the caller is cancelled while the thread
+    runs, the thread passes what `call` returned to `undo`."""
 
     call: Callable[[], Any]
     undo: Callable[[Any], object] | None = None
 
 
 Effect = ExchangeRequest | Sleep | Wait | Background | BlockingCall
-ExchangeFlow = Generator[ExchangeRequest | Sleep, "Reply | Failure | None", "AccessToken"]
-TokenFlow = Generator[Effect, Any, "AccessToken"]
+ExchangeFlow = Generator[ExchangeRequest | Sleep, Reply | Failure | None, AccessToken]
+TokenFlow = Generator[Effect, Any, AccessToken]
 
 
 def unknown(effect: object) -> TypeError:

@@ -16,13 +16,20 @@ import math
 import random
 import time
 from collections.abc import Callable, Generator, Mapping
-from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from typing import Any
 
 from ._config import Settings, is_loopback, origin_of
-from ._effects import BlockingCall, ExchangeFlow, ExchangeRequest, Failure, Reply, Sleep
-from ._errors import LeanIXAuthError, LeanIXConfigError, LeanIXCredentialsError, LeanIXTokenError
+from ._effects import (
+    AccessToken,
+    BlockingCall,
+    ExchangeFlow,
+    ExchangeRequest,
+    Failure,
+    Reply,
+    Sleep,
+)
+from ._errors import LeanIXConfigError, LeanIXCredentialsError, LeanIXTokenError
 from ._token_source import basic_credentials
 
 logger = logging.getLogger("leanix_auth")
@@ -35,36 +42,19 @@ MAX_TOKEN_RESPONSE = 1 << 20  # bytes of an answer we read; a token answer is ab
 HEADER_SAFE = frozenset(chr(c) for c in range(0x21, 0x7F))
 
 
-@dataclass(frozen=True, eq=False)
-class AccessToken:
-    """An access token and the moments, on the monotonic clock, that matter for it."""
-
-    value: str = field(repr=False)
-    expires_at: float
-    refresh_at: float
-    mandatory_at: float
-    lifetime: float
-    claims: Mapping[str, Any] = field(repr=False)
-    instance_origin: str | None
-    authorization: str = field(repr=False)  # "Bearer …", built once rather than per request
-
-
 def exchange_budget(settings: Settings) -> float:
     """How long one exchange may take, retries and their pauses included: `exchange()` keeps
     within it, so it is how long others wait for an exchange and how long a shared lock lives."""
     return settings.timeout * ATTEMPTS + 2.0
 
 
-def read_api_token(settings: Settings) -> Generator[BlockingCall, object, str]:
+def read_api_token(settings: Settings) -> Generator[BlockingCall, Any, str]:
     """The API token now: the given value, or what its source (a file, a callable) holds, read
     off the event loop."""
     if settings.source.value is not None:
         return settings.source.value
-    answer = yield BlockingCall(settings.source.read_or_error)
-    if isinstance(answer, LeanIXAuthError):
-        raise answer
-    assert isinstance(answer, str)
-    return answer
+    api_token: str = yield BlockingCall(settings.source)
+    return api_token
 
 
 def exchange_rotating(

@@ -15,15 +15,15 @@ import anyio
 import httpx
 
 from . import _async, _config
+from ._adapter import AuthAdapter, checked_client
 from ._config import DEFAULT_MANDATORY_MARGIN, DEFAULT_REFRESH_MARGIN, DEFAULT_TIMEOUT, Settings
-from ._effects import ExchangeRequest, Failure, Reply, TokenFlow
-from ._exchange import MAX_TOKEN_RESPONSE, AccessToken
-from ._holder import TokenHolder, checked_client
+from ._effects import AccessToken, ExchangeRequest, Failure, Reply, TokenFlow
+from ._exchange import MAX_TOKEN_RESPONSE
 from ._keeper import obtain, renew, replace_refused
 from ._shared import TokenCache
 
 
-class LeanIXHttpxAuth(TokenHolder, httpx.Auth):
+class LeanIXHttpxAuth(AuthAdapter, httpx.Auth):
     """httpx auth for SAP LeanIX: `httpx.Client(auth=LeanIXHttpxAuth(api_token, subdomain="acme"))`.
 
     Works with `httpx.Client` and `httpx.AsyncClient` (asyncio and trio). Exchanges the API token
@@ -32,7 +32,7 @@ class LeanIXHttpxAuth(TokenHolder, httpx.Auth):
     origin (and the token's instanceUrl).
     """
 
-    _configuration = (*TokenHolder._configuration, "_client", "_async_client")
+    _configuration = (*AuthAdapter._configuration, "_client", "_async_client")
 
     def __init__(
         self,
@@ -70,12 +70,12 @@ class LeanIXHttpxAuth(TokenHolder, httpx.Auth):
         """`get_token()` for async code, on asyncio or trio."""
         token = self._keeper.fresh_token()
         if token is None:
-            token = await self._adrive(obtain(self._keeper, self._settings, self._cache))
+            token = await self._adrive(obtain(self._keeper, self._settings, self._shared))
         return token.value
 
     async def arefresh(self) -> str:
         """`refresh()` for async code, on asyncio or trio."""
-        return (await self._adrive(renew(self._keeper, self._settings, self._cache))).value
+        return (await self._adrive(renew(self._keeper, self._settings, self._shared))).value
 
     def __call__(self, request: object) -> object:
         # requests calls its auth objects; httpx never calls this one (it is an httpx.Auth).
@@ -91,13 +91,13 @@ class LeanIXHttpxAuth(TokenHolder, httpx.Auth):
             if not self._admits(str(request.url)):
                 yield request
                 return
-            token = self._drive(obtain(self._keeper, self._settings, self._cache))
+            token = self._drive(obtain(self._keeper, self._settings, self._shared))
         request.headers["Authorization"] = token.authorization
         response = yield request
         if not _refused(request, response, token):
             return
         response.read()  # frees its connection first: a wave of 401s must not starve the pool
-        retry = replace_refused(self._keeper, self._settings, self._cache, token.authorization)
+        retry = replace_refused(self._keeper, self._settings, self._shared, token.authorization)
         request.headers["Authorization"] = self._drive(retry).authorization
         yield request
 
@@ -109,13 +109,13 @@ class LeanIXHttpxAuth(TokenHolder, httpx.Auth):
             if not self._admits(str(request.url)):
                 yield request
                 return
-            token = await self._adrive(obtain(self._keeper, self._settings, self._cache))
+            token = await self._adrive(obtain(self._keeper, self._settings, self._shared))
         request.headers["Authorization"] = token.authorization
         response = yield request
         if not _refused(request, response, token):
             return
         await response.aread()  # as in sync_auth_flow
-        retry = replace_refused(self._keeper, self._settings, self._cache, token.authorization)
+        retry = replace_refused(self._keeper, self._settings, self._shared, token.authorization)
         request.headers["Authorization"] = (await self._adrive(retry)).authorization
         yield request
 
@@ -128,7 +128,7 @@ class LeanIXHttpxAuth(TokenHolder, httpx.Auth):
         return None
 
     async def _adrive(self, flow: TokenFlow) -> AccessToken:
-        return await _async.drive(flow, self._keeper, self._asend)
+        return await _async.drive(flow, self._asend)
 
     def _send(self, request: ExchangeRequest) -> Reply | Failure:
         if self._client is not None:

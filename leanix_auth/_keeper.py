@@ -15,16 +15,15 @@ import os
 import threading
 import time
 import weakref
-from collections import deque
-from collections.abc import Callable, Generator
+from collections.abc import Generator
 from dataclasses import dataclass
 from typing import ClassVar
 
 from ._config import Settings
-from ._effects import Background, BlockingCall, TokenFlow, Wait
+from ._effects import AccessToken, Background, TokenFlow, Wait, Wake
 from ._errors import LeanIXAuthError, LeanIXTokenError
-from ._exchange import AccessToken, Clock, exchange_budget, exchange_rotating, read_api_token
-from ._shared import TokenCache, guarded, shared_exchange
+from ._exchange import Clock, exchange_budget, exchange_rotating, read_api_token
+from ._shared import SharedCache
 
 logger = logging.getLogger("leanix_auth")
 
@@ -45,9 +44,6 @@ class Plan:
     ticket: int  # the exchange this caller claimed (REFRESH, EXCHANGE) or waits for (WAIT)
 
 
-Waiter = Callable[[LeanIXAuthError | None], None]
-
-
 class TokenKeeper:
     """Holds the current token and decides who exchanges, for any number of threads or tasks."""
 
@@ -60,14 +56,10 @@ class TokenKeeper:
         self._lock = threading.Lock()
         self._in_flight = False
         self._ticket = 0
-        self._waiters: list[Waiter] = []
+        self._waiters: list[Wake] = []
         self._last_error: LeanIXAuthError | None = None
         self._retry_at = 0.0
         self._failures = 0
-        # Token values the API answered 401: never used again, even if a cache offers them.
-        self.refused_values: deque[str] = deque(maxlen=4)
-        self.cache_failing = False  # so that an outage of the shared cache is logged once
-        self.cache_key: str | None = None  # the shared cache's key of the API token in use
 
     def fresh_token(self) -> AccessToken | None:
         """The token, if it is before its refresh point: the lock-free path of every request."""
@@ -113,7 +105,7 @@ class TokenKeeper:
             self._in_flight = True
             return Plan(action, self.current, self._ticket)
 
-    def wait(self, ticket: int, waiter: Waiter) -> None:
+    def wait(self, ticket: int, waiter: Wake) -> None:
         """Call `waiter` when exchange `ticket` ends (at once if it has), with its error if any."""
         with self._lock:
             if ticket == self._ticket and self._in_flight:
@@ -165,7 +157,7 @@ class TokenKeeper:
         for waiter in waiters:
             waiter(error)
 
-    def _finish(self, ticket: int, error: LeanIXAuthError | None) -> list[Waiter]:
+    def _finish(self, ticket: int, error: LeanIXAuthError | None) -> list[Wake]:
         if ticket != self._ticket or not self._in_flight:
             return []  # already given up on: a later exchange owns the state now
         self._in_flight = False
@@ -178,7 +170,6 @@ class TokenKeeper:
         """Forget the token sent as `authorization` after the API refused it, unless another
         caller has replaced it already: one revocation, one exchange."""
         with self._lock:
-            self.refused_values.append(authorization.removeprefix("Bearer "))
             if self.current is not None and self.current.authorization == authorization:
                 self.current = None
 
@@ -199,7 +190,7 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=TokenKeeper._reset_all_after_fork)
 
 
-def obtain(keeper: TokenKeeper, settings: Settings, cache: TokenCache | None = None) -> TokenFlow:
+def obtain(keeper: TokenKeeper, settings: Settings, shared: SharedCache | None = None) -> TokenFlow:
     """A token for one request: the one in hand, or one this caller or another exchanges. A
     failed exchange never drops a token that is still valid."""
     while True:
@@ -214,7 +205,7 @@ def obtain(keeper: TokenKeeper, settings: Settings, cache: TokenCache | None = N
             if token is None:
                 raise copy_error(error)
             return token
-        flow = settle(keeper, settings, cache, plan.ticket, ahead=plan.action is Action.REFRESH)
+        flow = settle(keeper, settings, shared, plan.ticket, ahead=plan.action is Action.REFRESH)
         if plan.action is Action.REFRESH and plan.token is not None:
             detached = yield Background(flow)
             if detached:
@@ -228,7 +219,7 @@ def obtain(keeper: TokenKeeper, settings: Settings, cache: TokenCache | None = N
             return token
 
 
-def renew(keeper: TokenKeeper, settings: Settings, cache: TokenCache | None = None) -> TokenFlow:
+def renew(keeper: TokenKeeper, settings: Settings, shared: SharedCache | None = None) -> TokenFlow:
     """A new token now, whatever the one in hand: callers that ask together share one exchange.
     With a shared cache, a token another process stored that is before its refresh point counts
     as new. A failure raises, even while the old token is valid."""
@@ -236,7 +227,7 @@ def renew(keeper: TokenKeeper, settings: Settings, cache: TokenCache | None = No
     while True:
         plan = keeper.claim()
         if plan.action is Action.EXCHANGE:
-            return (yield from settle(keeper, settings, cache, plan.ticket, ahead=True))
+            return (yield from settle(keeper, settings, shared, plan.ticket, ahead=True))
         error = yield from await_exchange(keeper, settings, plan.ticket)
         if error is not None:
             raise copy_error(error)
@@ -250,7 +241,7 @@ def await_exchange(
 ) -> Generator[Wait, object, LeanIXAuthError | None]:
     """Wait for another caller's exchange, never longer than an exchange can take."""
     budget = exchange_budget(settings)
-    outcome = yield Wait(ticket, budget)
+    outcome = yield Wait(lambda wake: keeper.wait(ticket, wake), budget)
     if isinstance(outcome, TimeoutError):
         error = LeanIXTokenError(
             f"the token exchange with {settings.token_url} did not finish within {budget:g} s"
@@ -262,28 +253,26 @@ def await_exchange(
 
 
 def replace_refused(
-    keeper: TokenKeeper, settings: Settings, cache: TokenCache | None, authorization: str
+    keeper: TokenKeeper, settings: Settings, shared: SharedCache | None, authorization: str
 ) -> TokenFlow:
     """The API answered 401 to `authorization` ("Bearer …"): forget that token here and, if it is
     still the shared one, in the cache; then a token for the resend."""
     keeper.discard(authorization)
-    key = keeper.cache_key
-    if cache is not None and key is not None:
-        value = authorization.removeprefix("Bearer ")
-        yield BlockingCall(guarded(keeper, lambda: cache.discard(key, value), None))
-    return (yield from obtain(keeper, settings, cache))
+    if shared is not None:
+        yield from shared.forget(authorization.removeprefix("Bearer "))
+    return (yield from obtain(keeper, settings, shared))
 
 
 def settle(
-    keeper: TokenKeeper, settings: Settings, cache: TokenCache | None, ticket: int, *, ahead: bool
+    keeper: TokenKeeper, settings: Settings, shared: SharedCache | None, ticket: int, *, ahead: bool
 ) -> TokenFlow:
     """Run exchange `ticket`, which this caller claimed, and tell the keeper how it went."""
     try:
-        if cache is None:
+        if shared is None:
             api_token = yield from read_api_token(settings)
             token, _ = yield from exchange_rotating(settings, keeper.clock, api_token, ahead=ahead)
         else:
-            token = yield from shared_exchange(keeper, settings, cache, ahead=ahead)
+            token = yield from shared.exchange(settings, keeper.clock, keeper.current, ahead=ahead)
     except LeanIXAuthError as error:
         keeper.failed(error, ticket)
         raise

@@ -13,10 +13,10 @@ from requests.cookies import extract_cookies_to_jar
 from requests.utils import rewind_body
 
 from . import _config
+from ._adapter import AuthAdapter, checked_client
 from ._config import DEFAULT_MANDATORY_MARGIN, DEFAULT_REFRESH_MARGIN, DEFAULT_TIMEOUT, Settings
-from ._effects import ExchangeRequest, Failure, Reply
-from ._exchange import MAX_TOKEN_RESPONSE, AccessToken
-from ._holder import TokenHolder, checked_client
+from ._effects import AccessToken, ExchangeRequest, Failure, Reply
+from ._exchange import MAX_TOKEN_RESPONSE
 from ._keeper import obtain, replace_refused
 from ._shared import TokenCache
 
@@ -27,7 +27,7 @@ def _no_auth(request: requests.PreparedRequest) -> requests.PreparedRequest:
     return request
 
 
-class LeanIXAuth(TokenHolder, AuthBase):
+class LeanIXAuth(AuthAdapter, AuthBase):
     """requests auth for SAP LeanIX: `session.auth = LeanIXAuth(api_token, subdomain="acme")`.
 
     Exchanges the API token for an access token, reuses it while valid, refreshes it ahead of
@@ -60,7 +60,7 @@ class LeanIXAuth(TokenHolder, AuthBase):
         self._session = checked_client(session, requests.Session, "session")
         self._hold(settings, cache)
 
-    _configuration = (*TokenHolder._configuration, "_session")
+    _configuration = (*AuthAdapter._configuration, "_session")
 
     def _hold(self, settings: Settings, cache: TokenCache | None) -> None:
         super()._hold(settings, cache)
@@ -89,7 +89,7 @@ class LeanIXAuth(TokenHolder, AuthBase):
         token = self._keeper.fresh_token()
         if token is not None:
             return token
-        return self._drive(obtain(self._keeper, self._settings, self._cache))
+        return self._drive(obtain(self._keeper, self._settings, self._shared))
 
     def _retry_on_401(self, response: requests.Response, **kwargs: Any) -> requests.Response:
         request = response.request
@@ -99,7 +99,7 @@ class LeanIXAuth(TokenHolder, AuthBase):
         # Drain first, so the connection goes back to the pool even if no new token can be had.
         response.content  # noqa: B018
         response.close()
-        token = self._drive(replace_refused(self._keeper, self._settings, self._cache, sent))
+        token = self._drive(replace_refused(self._keeper, self._settings, self._shared, sent))
         retry = request.copy()
         retry.headers["Authorization"] = token.authorization
         extract_cookies_to_jar(retry._cookies, request, response.raw)  # type: ignore[attr-defined,no-untyped-call]
@@ -144,15 +144,6 @@ class LeanIXAuth(TokenHolder, AuthBase):
             return body
         headers = {key.lower(): value for key, value in response.headers.items()}
         return Reply(response.status_code, headers, body)
-
-
-# What urllib3 and requests raise when an answer breaks off after its status line.
-_BROKEN_OFF = (
-    requests.exceptions.RequestException,
-    urllib3.exceptions.HTTPError,
-    OSError,
-    ValueError,
-)
 
 
 def _read_body(raw: Any, deadline: float, timeout: float) -> bytes | Failure:

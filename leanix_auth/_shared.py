@@ -1,19 +1,21 @@
-"""One token for many processes and machines: the `TokenCache` protocol and the exchange that
-goes through it. The cache's I/O is yielded as `BlockingCall` effects, so that async adapters run it
-off the event loop; a broken cache costs a warning, never a request.
+"""One token for many processes and machines: the `TokenCache` protocol, and `SharedCache`, which
+owns everything about one auth object's use of a cache. The cache's I/O is yielded as
+`BlockingCall` effects, so that async adapters run it off the event loop; a broken cache costs a
+warning, never a request.
 """
 
 from __future__ import annotations
 
 import logging
+from collections import deque
 from collections.abc import Callable, Generator
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from ._config import Settings
-from ._effects import BlockingCall, Effect, TokenFlow
+from ._effects import AccessToken, BlockingCall, Effect, TokenFlow
 from ._exchange import (
     HEADER_SAFE,
-    AccessToken,
+    Clock,
     access_token,
     claims_of,
     exchange_budget,
@@ -22,12 +24,12 @@ from ._exchange import (
 )
 from ._shared_token import SharedToken
 
-if TYPE_CHECKING:
-    from ._keeper import TokenKeeper
-
-__all__ = ["CacheLock", "SharedToken", "TokenCache", "shared_exchange"]
+__all__ = ["CacheLock", "SharedCache", "SharedToken", "TokenCache"]
 
 logger = logging.getLogger("leanix_auth")
+
+T = TypeVar("T")
+Asking = Generator[BlockingCall, Any, T]
 
 
 class CacheLock(Protocol):
@@ -55,88 +57,120 @@ class TokenCache(Protocol):
         dies without releasing it."""
 
 
-def shared_exchange(
-    keeper: TokenKeeper, settings: Settings, cache: TokenCache, *, ahead: bool
-) -> TokenFlow:
-    """An exchange for everyone who shares `cache`: take a token another process stored if it
-    will do; else take the lock, look again, and only then exchange and store. Tokens are kept
-    under the key of the API token in use (`keeper.cache_key`)."""
-    api_token = yield from read_api_token(settings)
-    key = keeper.cache_key = settings.cache_key(api_token)
-    token = yield from _adopt(keeper, settings, cache, key, ahead=ahead)
-    if token is not None:
-        return token
-    budget = exchange_budget(settings)
-    lock: CacheLock | None = yield BlockingCall(
-        guarded(keeper, lambda: cache.lock(key, budget), None)
-    )
-    release = guarded(keeper, lock.release, None) if lock is not None else None
-    held = False
-    if lock is not None:
-        acquire = guarded(keeper, lambda: lock.acquire(timeout=budget), False)
-        held = bool((yield BlockingCall(acquire, undo=lambda got: got and release and release())))
-    try:
-        token = (yield from _adopt(keeper, settings, cache, key, ahead=ahead)) if held else None
-        if token is None:
-            rotating = exchange_rotating(settings, keeper.clock, api_token, ahead=ahead)
-            token, used = yield from rotating
-            shared = SharedToken(token.value, token.lifetime, token.expires_at - keeper.clock())
-            store_key = keeper.cache_key = settings.cache_key(used)  # rotated: under the new key
-            yield BlockingCall(guarded(keeper, lambda: cache.store(store_key, shared), None))
-    except BaseException:
-        if held and release is not None:  # we may be closing and unable to yield: release here
-            release()
-        raise
-    if held and release is not None:
-        yield BlockingCall(release)
-    return token
+class SharedCache:
+    """A `TokenCache` as one auth object uses it: the key of the API token in use, the token
+    values the API refused (never taken from the cache again), and whether the cache is failing,
+    so that an outage is logged once when it starts and once when it ends."""
 
+    def __init__(self, cache: TokenCache) -> None:
+        self.cache = cache
+        self.key: str | None = None
+        self.failing = False
+        self.refused: deque[str] = deque(maxlen=4)
 
-def _adopt(
-    keeper: TokenKeeper, settings: Settings, cache: TokenCache, key: str, *, ahead: bool
-) -> Generator[Effect, Any, AccessToken | None]:
-    """The cache's token, if it is good enough: before its refresh window when we are refreshing
-    ahead, before its mandatory window when we have none; never one the API refused, nor the
-    one in hand (whoever asks for a new token wants another)."""
-    shared = yield BlockingCall(guarded(keeper, lambda: cache.load(key), None))
-    if not isinstance(shared, SharedToken) or shared.value in keeper.refused_values:
-        return None
-    if not isinstance(shared.value, str) or not HEADER_SAFE.issuperset(shared.value or "\n"):
-        return None  # a poisoned entry (CR, LF, non-ASCII): as if there were none
-    held = keeper.current
-    if held is not None and held.value == shared.value:
-        return None
-    now = keeper.clock()
-    token = access_token(
-        shared.value, claims_of(shared.value), shared.lifetime, now + shared.remaining, settings
-    )
-    if now < (token.refresh_at if ahead else token.mandatory_at):
-        logger.debug(
-            "LeanIX access token taken from the shared cache, %.0f s left", shared.remaining
-        )
-        return token
-    return None
-
-
-def guarded(keeper: TokenKeeper, call: Callable[[], Any], fallback: Any) -> Callable[[], Any]:
-    """`call`, but a broken cache only costs a warning: the integration goes on without it. One
-    warning when the cache starts failing and one line when it answers again, not one a call."""
-
-    def run() -> Any:
+    def exchange(
+        self, settings: Settings, clock: Clock, held: AccessToken | None, *, ahead: bool
+    ) -> TokenFlow:
+        """An exchange for everyone who shares the cache: take a token another process stored if
+        it will do; else take the lock, look again, and only then exchange and store. `held` is
+        the token in hand, which whoever asks for a new token does not want back."""
+        api_token = yield from read_api_token(settings)
+        key = self.key = settings.cache_key(api_token)
+        token = yield from self._adopt(key, settings, clock, held, ahead=ahead)
+        if token is not None:
+            return token
+        lock = yield from self._lock(key, exchange_budget(settings))
         try:
-            result = call()
+            if lock is not None:
+                token = yield from self._adopt(key, settings, clock, held, ahead=ahead)
+            if token is None:
+                token, used = yield from exchange_rotating(settings, clock, api_token, ahead=ahead)
+                shared = SharedToken(token.value, token.lifetime, token.expires_at - clock())
+                store_key = self.key = settings.cache_key(used)  # rotated: under the new key
+                yield from self._ask(lambda: self.cache.store(store_key, shared), None)
+        except BaseException:
+            if lock is not None:  # we may be closing and unable to yield: release here
+                self._release_now(lock)
+            raise
+        if lock is not None:
+            yield from self._ask(lock.release, None)
+        return token
+
+    def forget(self, value: str) -> Asking[None]:
+        """The API refused the token `value`: never take it from the cache again, and drop it
+        from the cache if it is still the shared one."""
+        self.refused.append(value)
+        key = self.key
+        if key is not None:
+            yield from self._ask(lambda: self.cache.discard(key, value), None)
+
+    def _adopt(
+        self, key: str, settings: Settings, clock: Clock, held: AccessToken | None, *, ahead: bool
+    ) -> Generator[Effect, Any, AccessToken | None]:
+        """The cache's token, if it is good enough: before its refresh window when we are
+        refreshing ahead, before its mandatory window when we have none; never one the API
+        refused, nor the one in hand."""
+        shared = yield from self._ask(lambda: self.cache.load(key), None)
+        if not isinstance(shared, SharedToken) or shared.value in self.refused:
+            return None
+        if not isinstance(shared.value, str) or not HEADER_SAFE.issuperset(shared.value or "\n"):
+            return None  # a poisoned entry (CR, LF, non-ASCII): as if there were none
+        if held is not None and held.value == shared.value:
+            return None
+        now = clock()
+        token = access_token(
+            shared.value, claims_of(shared.value), shared.lifetime, now + shared.remaining, settings
+        )
+        if now < (token.refresh_at if ahead else token.mandatory_at):
+            logger.debug(
+                "LeanIX access token taken from the shared cache, %.0f s left", shared.remaining
+            )
+            return token
+        return None
+
+    def _lock(self, key: str, budget: float) -> Asking[CacheLock | None]:
+        """The cache's lock for `key`, held; None if the cache failed or another holder kept it
+        for the whole budget."""
+        lock = yield from self._ask(lambda: self.cache.lock(key, budget), None)
+        if lock is None:
+            return None
+
+        def undo(got: object) -> None:  # cancelled while the thread waited: hand the lock back
+            if got:
+                self._release_now(lock)
+
+        got = yield from self._ask(lambda: lock.acquire(timeout=budget), False, undo)
+        return lock if got else None
+
+    def _ask(
+        self, call: Callable[[], T], fallback: T, undo: Callable[[Any], object] | None = None
+    ) -> Asking[T]:
+        """`call()` off the event loop; if the cache fails, a warning and `fallback`: the
+        integration goes on without it."""
+        try:
+            result: T = yield BlockingCall(call, undo)
         except Exception as error:
-            if not keeper.cache_failing:
-                keeper.cache_failing = True
-                logger.warning(
-                    "token cache unavailable, going on without it until it answers again: %s: %s",
-                    type(error).__name__,
-                    str(error)[:200],
-                )
+            self._failed(error)
             return fallback
-        if keeper.cache_failing:
-            keeper.cache_failing = False
-            logger.info("token cache answers again")
+        self._answered()
         return result
 
-    return run
+    def _release_now(self, lock: CacheLock) -> None:
+        try:
+            lock.release()
+        except Exception as error:
+            self._failed(error)
+
+    def _failed(self, error: Exception) -> None:
+        if not self.failing:
+            self.failing = True
+            logger.warning(
+                "token cache unavailable, going on without it until it answers again: %s: %s",
+                type(error).__name__,
+                str(error)[:200],
+            )
+
+    def _answered(self) -> None:
+        if self.failing:
+            self.failing = False
+            logger.info("token cache answers again")

@@ -58,13 +58,6 @@ class ApiTokenSource:
             raise LeanIXCredentialsError(f"the LeanIX API token from {self.name} {problem}")
         return value.strip()
 
-    def read_or_error(self) -> str | LeanIXCredentialsError:
-        """`self()`, but the error returned rather than raised: for a BlockingCall."""
-        try:
-            return self()
-        except LeanIXCredentialsError as error:
-            return error
-
 
 class ApiTokenFile:
     """A callable that reads the API token from a file each time it is called: a secret mounted

@@ -8,9 +8,7 @@ from typing import Any
 import pytest
 
 from leanix_auth._blocking import drive
-from leanix_auth._effects import ExchangeRequest, Failure, Reply
-from leanix_auth._exchange import AccessToken
-from leanix_auth._keeper import TokenKeeper
+from leanix_auth._effects import AccessToken, ExchangeRequest, Failure, Reply
 
 
 def test_an_unknown_effect_is_an_error_not_a_silent_false() -> None:
@@ -22,4 +20,4 @@ def test_an_unknown_effect_is_an_error_not_a_silent_false() -> None:
         raise AssertionError("nothing to send")
 
     with pytest.raises(TypeError, match="no adapter handles the effect 'a new kind of effect'"):
-        drive(flow(), TokenKeeper(), send)
+        drive(flow(), send)

@@ -7,7 +7,8 @@ millisecond; the adapters' tests check the same rules end to end over real socke
 from __future__ import annotations
 
 from leanix_auth import LeanIXTokenError
-from leanix_auth._exchange import AccessToken, parse_token_response
+from leanix_auth._effects import AccessToken
+from leanix_auth._exchange import parse_token_response
 from leanix_auth._keeper import Action, TokenKeeper
 from leanix_auth.testing import make_token
 

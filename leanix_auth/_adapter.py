@@ -1,5 +1,6 @@
-"""What both adapters hold (settings, a keeper, a bearer scope, a cache) and what they share:
-`get_token()`, `refresh()`, the repr, and pickles that carry configuration only."""
+"""`AuthAdapter`, the part every adapter shares: what it holds (settings, the token keeper, the
+bearer's scope, the shared cache) and what it offers besides moving bytes: `get_token()`,
+`refresh()`, the repr, and pickles that carry configuration only."""
 
 from __future__ import annotations
 
@@ -7,14 +8,15 @@ from typing import Any, ClassVar, TypeVar, cast
 
 from ._blocking import drive
 from ._config import BearerScope, Settings
-from ._effects import ExchangeRequest, Failure, Reply, TokenFlow
+from ._effects import AccessToken, ExchangeRequest, Failure, Reply, TokenFlow
 from ._errors import LeanIXConfigError
-from ._exchange import AccessToken
 from ._keeper import TokenKeeper, obtain, renew
-from ._shared import TokenCache
+from ._shared import SharedCache, TokenCache
 
 
-class TokenHolder:
+class AuthAdapter:
+    """The base of `LeanIXAuth` and `LeanIXHttpxAuth`: each adds how it moves bytes."""
+
     _settings: Settings
     _cache: TokenCache | None
 
@@ -26,6 +28,7 @@ class TokenHolder:
         self._settings = settings
         self._cache = _checked_cache(cache)
         self._keeper = TokenKeeper()
+        self._shared = SharedCache(self._cache) if self._cache is not None else None
         self._scope = BearerScope(settings.origin)
 
     @property
@@ -46,16 +49,16 @@ class TokenHolder:
         an exchange, when one is due, blocks this caller."""
         token = self._keeper.fresh_token()
         if token is None:
-            token = self._drive(obtain(self._keeper, self._settings, self._cache))
+            token = self._drive(obtain(self._keeper, self._settings, self._shared))
         return token.value
 
     def refresh(self) -> str:
         """Get a new access token now, whatever the one in hand, and return it; callers that ask
         together share one exchange. Raises `LeanIXTokenError` if none can be had."""
-        return self._drive(renew(self._keeper, self._settings, self._cache)).value
+        return self._drive(renew(self._keeper, self._settings, self._shared)).value
 
     def _drive(self, flow: TokenFlow) -> AccessToken:
-        return drive(flow, self._keeper, self._send)
+        return drive(flow, self._send)
 
     def _send(self, request: ExchangeRequest) -> Reply | Failure:
         raise NotImplementedError  # each adapter posts with its own HTTP client
