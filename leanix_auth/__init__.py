@@ -4,25 +4,13 @@
     httpx.Client(auth=LeanIXHttpxAuth(api_token, subdomain="acme"))      # httpx, sync or async
 
 The adapters are imported when first used, so `import leanix_auth` does not import requests or
-httpx: a program that uses one pays for that one.
+httpx: a program that uses one pays for that one. Type checkers read `__init__.pyi`, which names
+the same things with their real types (a test keeps the two in step).
 """
 
 from __future__ import annotations
 
 from ._errors import LeanIXAuthError, LeanIXConfigError, LeanIXCredentialsError, LeanIXTokenError
-
-# Not typing.TYPE_CHECKING: importing typing would cost a cached `leanix-auth token` a third of its
-# time (mypy honours any constant of this name).
-TYPE_CHECKING = False
-if TYPE_CHECKING:
-    from typing import Any
-
-    from ._caches import FileCache, MemoryCache, RedisCache
-    from ._httpx import LeanIXHttpxAuth
-    from ._requests import LeanIXAuth
-    from ._shared import CacheLock, TokenCache
-    from ._shared_token import SharedToken
-    from ._token_source import api_token_file
 
 __version__ = "0.1.0"
 
@@ -55,7 +43,7 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> object:
     if name in _LAZY:
         from importlib import import_module
 

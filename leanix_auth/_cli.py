@@ -7,19 +7,13 @@ cache file needs: everything else waits until it is used.
 
 from __future__ import annotations
 
+import argparse
 import sys
-from types import SimpleNamespace
+from collections.abc import Sequence
 
 from . import __version__
 from ._config import DEFAULT_MANDATORY_MARGIN, DEFAULT_REFRESH_MARGIN, DEFAULT_TIMEOUT
 from ._errors import LeanIXAuthError
-
-# Not typing.TYPE_CHECKING: see _config.py.
-TYPE_CHECKING = False
-if TYPE_CHECKING:
-    import argparse
-    from collections.abc import Sequence
-    from typing import Any
 
 PROG = "leanix-auth"
 # How the configuration errors of `_config` name each setting here: as flags and variables.
@@ -38,8 +32,7 @@ CLI_WORDS = {
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    words = list(sys.argv[1:] if argv is None else argv)
-    args = _plain_token_call(words) or _parser().parse_args(words)
+    args = _parser().parse_args(argv)
     try:
         return int(args.run(args))
     except (LeanIXAuthError, OSError) as exc:
@@ -49,54 +42,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
 
-_TOKEN_OPTIONS = {"--subdomain", "--base-url", "--token-url", "--timeout"}
-
-
-def _plain_token_call(words: list[str]) -> Any:
-    """`token` with well-formed options, read without argparse: shell scripts call it once per
-    request, and building the parser costs more than reading the cached token. Anything else
-    (help, a typo, a bad value) returns None, and argparse reads it and says what is wrong."""
-    if not words or words[0] != "token":
-        return None
-    given: dict[str, Any] = {"no_cache": False}
-    rest = words[1:]
-    while rest:
-        name, has_value, value = rest.pop(0).partition("=")
-        if name == "--no-cache" and not has_value:
-            given["no_cache"] = True
-            continue
-        if name not in _TOKEN_OPTIONS or name in given:
-            return None
-        if not has_value:
-            if not rest or rest[0].startswith("-"):
-                return None
-            value = rest.pop(0)
-        given[name] = value
-    if "--subdomain" in given and "--base-url" in given:
-        return None
-    try:
-        timeout = float(given.get("--timeout", DEFAULT_TIMEOUT))
-    except ValueError:
-        return None
-    return SimpleNamespace(
-        run=_token,
-        subdomain=given.get("--subdomain"),
-        base_url=given.get("--base-url"),
-        token_url=given.get("--token-url"),
-        timeout=timeout,
-        no_cache=given["no_cache"],
-    )
-
-
 def _parser() -> argparse.ArgumentParser:
-    import argparse
-
     parser = argparse.ArgumentParser(
         prog=PROG, description="SAP LeanIX access tokens for shell scripts, and a fake LeanIX."
     )
     parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
-    # prog given: argparse would otherwise build a HelpFormatter, which imports shutil.
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", prog=PROG)
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     serve = commands.add_parser(
         "serve",
@@ -147,8 +98,6 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _port(text: str) -> int:
-    import argparse
-
     try:
         port = int(text)
     except ValueError:
@@ -159,8 +108,6 @@ def _port(text: str) -> int:
 
 
 def _seconds(text: str) -> float:
-    import argparse
-
     try:
         seconds = float(text)
     except ValueError:
@@ -171,8 +118,6 @@ def _seconds(text: str) -> float:
 
 
 def _header_value(text: str) -> str:
-    import argparse
-
     if not text or not all("!" <= c <= "~" for c in text):
         raise argparse.ArgumentTypeError(
             "must be printable ASCII without spaces: clients send it in an HTTP header"

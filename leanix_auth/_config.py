@@ -10,17 +10,11 @@ import hashlib
 import math
 import os
 import re
-from urllib.parse import urlsplit
+from collections.abc import Callable, Mapping
+from urllib.parse import SplitResult, urlsplit
 
 from ._errors import LeanIXConfigError
 from ._token_source import ApiTokenSource, source_of
-
-# Not typing.TYPE_CHECKING: this module is on the path of a cached `leanix-auth token`, which must
-# not pay for importing typing or dataclasses (mypy honours any constant of this name).
-TYPE_CHECKING = False
-if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping
-    from urllib.parse import SplitResult
 
 TOKEN_PATH = "/services/mtm/v1/oauth2/token"
 # The defaults, stated once for both adapters and the CLI (botocore's advisory and mandatory
@@ -50,16 +44,6 @@ _DEFAULT_PORTS = {"https": 443, "http": 80}
 
 class Settings:
     """What one auth object needs to know. The API token never shows in its repr."""
-
-    __slots__ = (
-        "base_url",
-        "mandatory_margin",
-        "origin",
-        "refresh_margin",
-        "source",
-        "timeout",
-        "token_url",
-    )
 
     def __init__(
         self,

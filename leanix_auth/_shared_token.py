@@ -8,8 +8,6 @@ class SharedToken:
     """A token as a cache holds it. `remaining` is counted by the cache's own clock (Redis's TTL,
     or one machine's clock for files), so no reader trusts its own wall clock across machines."""
 
-    __slots__ = ("lifetime", "remaining", "value")
-
     def __init__(self, value: str, lifetime: float, remaining: float) -> None:
         self.value = value
         self.lifetime = lifetime
@@ -17,15 +15,3 @@ class SharedToken:
 
     def __repr__(self) -> str:  # never the token itself
         return f"SharedToken(lifetime={self.lifetime!r}, remaining={self.remaining!r})"
-
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, SharedToken):
-            return NotImplemented
-        return (self.value, self.lifetime, self.remaining) == (
-            other.value,
-            other.lifetime,
-            other.remaining,
-        )
-
-    def __hash__(self) -> int:
-        return hash((self.value, self.lifetime, self.remaining))

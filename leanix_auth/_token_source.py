@@ -7,13 +7,9 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Callable, Mapping
 
 from ._errors import LeanIXConfigError, LeanIXCredentialsError
-
-# Not typing.TYPE_CHECKING: see _config.py.
-TYPE_CHECKING = False
-if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping
 
 _PRINTABLE_ASCII = re.compile(r"[\x21-\x7e]+")
 
@@ -29,8 +25,6 @@ class ApiTokenSource:
     """Where the API token comes from: a value given once, or a callable (a file, a secrets
     manager) read each time an exchange is due, so that a rotated token is picked up without a
     restart. Its repr and its errors name the source, never the token."""
-
-    __slots__ = ("name", "read", "value")
 
     def __init__(
         self, name: str, *, value: str | None = None, read: Callable[[], str] | None = None
@@ -63,8 +57,6 @@ class ApiTokenFile:
     """A callable that reads the API token from a file each time it is called: a secret mounted
     by Kubernetes, Docker or systemd, picked up anew after it is rotated. Made by
     `api_token_file(path)`; a pickle carries the path, never the token."""
-
-    __slots__ = ("path",)
 
     def __init__(self, path: str) -> None:
         self.path = path
