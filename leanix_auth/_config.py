@@ -38,7 +38,8 @@ PYTHON_WORDS = {
     "timeout": "timeout",
 }
 _DNS_LABEL = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?", re.IGNORECASE)
-_HOST = re.compile(r"[a-z0-9.-]+|[0-9a-f:.]+", re.IGNORECASE)
+_LABEL = re.compile(r"[a-z0-9](?:[a-z0-9-]*[a-z0-9])?", re.IGNORECASE)
+_DOTTED_NUMBERS = re.compile(r"[0-9.]+")
 _DEFAULT_PORTS = {"https": 443, "http": 80}
 
 
@@ -156,17 +157,17 @@ def _url(value: object, what: str) -> str:
         raise LeanIXConfigError(f"{what} must be a URL without spaces or control characters")
     parts = _split(value, what)
     if parts.scheme not in _DEFAULT_PORTS:
-        raise LeanIXConfigError(f"{what} must start with https://, got scheme {parts.scheme!r}")
+        raise LeanIXConfigError(f"{what} must start with https://")
     if "@" in parts.netloc:
         raise LeanIXConfigError(f"{what} must not carry a user name or password")
     if "?" in value or "#" in value:
         raise LeanIXConfigError(f"{what} must not have a query or fragment")
-    host = parts.hostname or ""
-    if not _HOST.fullmatch(host) or host.startswith((".", "-")):
-        raise LeanIXConfigError(f"{what} has no valid host name: {value!r}")
-    if parts.scheme == "http" and not is_loopback(host):
+    problem = _host_problem(parts)
+    if problem:  # found now, not as a parse error deep inside the HTTP client at the first request
+        raise LeanIXConfigError(f"{what} has no valid host name: {problem}")
+    if parts.scheme == "http" and not is_loopback(parts.hostname or ""):
         raise LeanIXConfigError(
-            f"{what} must use https:// (plain http:// is allowed only for localhost), got {value!r}"
+            f"{what} must use https:// (plain http:// is allowed only for localhost)"
         )
     return value.rstrip("/")
 
@@ -178,19 +179,75 @@ def _origin_url(value: object, what: str) -> str:
     path = urlsplit(url).path
     if path not in ("", "/"):
         raise LeanIXConfigError(
-            f"{what} is the workspace's origin, without a path: use {origin_of(url)!r}, "
-            f"not {url!r} (the path {path!r} belongs in the URLs you call)"
+            f"{what} is the workspace's origin, without a path: use {origin_of(url)!r} (the "
+            "path belongs in the URLs you call)"
         )
     return url
 
 
 def _split(value: str, what: str) -> SplitResult:
+    # The parser's own messages quote the value, which may be a secret pasted in the wrong place.
     try:
         parts = urlsplit(value)
+    except ValueError:
+        raise LeanIXConfigError(
+            f"{what} is not a valid URL: check the brackets and the characters of its host"
+        ) from None
+    try:
         parts.port  # noqa: B018 - raises ValueError for a port out of range
-    except ValueError as exc:
-        raise LeanIXConfigError(f"{what} is not a valid URL ({exc}): {value!r}") from None
+    except ValueError:
+        raise LeanIXConfigError(
+            f"{what} is not a valid URL: its port must be a number from 0 to 65535"
+        ) from None
     return parts
+
+
+def _host_problem(parts: SplitResult) -> str:
+    """Why HTTP clients could not connect to this URL's host, in words that never quote it; ""
+    if they could. requests and httpx accept such hosts and fail only when they connect."""
+    host = parts.hostname or ""
+    if not host:
+        return "there is none"
+    if "[" in parts.netloc:
+        return "" if _is_ip_address(host) else "the brackets hold no IPv6 address"
+    name = host.removesuffix(".")  # a fully qualified name's final dot
+    if len(name) > 253:
+        return "it is longer than 253 characters"
+    if _DOTTED_NUMBERS.fullmatch(name):
+        return "" if _is_ip_address(name) else "it is not an IPv4 address"
+    labels = name.split(".")
+    for label in labels:
+        if not label:
+            return "it has an empty label (two dots in a row, or a dot at the start)"
+        if len(label) > 63:
+            return "it has a label longer than 63 characters"
+        if not _LABEL.fullmatch(label):
+            if label.startswith("-") or label.endswith("-"):
+                return "it has a label that starts or ends with a hyphen"
+            return "it has characters other than ASCII letters, digits, hyphens and dots"
+    if any(label[:4].lower() == "xn--" for label in labels) and not _is_punycode(name):
+        return "it has an xn-- label that is not valid punycode"
+    return ""
+
+
+def _is_ip_address(host: str) -> bool:
+    import ipaddress  # deferred: workspace hosts are names
+
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
+def _is_punycode(name: str) -> bool:
+    import idna  # deferred: only for an internationalized name; httpx decodes it with idna too
+
+    try:
+        idna.decode(name)
+    except (idna.IDNAError, UnicodeError):
+        return False
+    return True
 
 
 def origin_of(url: str, *, what: str = "URL") -> str:
@@ -238,7 +295,7 @@ def _positive(value: object, what: str) -> float:
     number = _seconds(value, what)
     if not 0 < number <= 3600:
         raise LeanIXConfigError(
-            f"{what} must be a positive number of seconds, at most an hour, got {value!r}"
+            f"{what} must be a positive number of seconds, at most an hour, got {number:g}"
         )
     return number
 
@@ -246,11 +303,20 @@ def _positive(value: object, what: str) -> float:
 def _non_negative(value: object, what: str) -> float:
     number = _seconds(value, what)
     if number < 0:
-        raise LeanIXConfigError(f"{what} must be zero or more seconds, got {value!r}")
+        raise LeanIXConfigError(f"{what} must be zero or more seconds, got {number:g}")
     return number
 
 
 def _seconds(value: object, what: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise LeanIXConfigError(f"{what} must be a finite number of seconds, got {value!r}")
-    return float(value)
+    # Says the type, never the value: a str here may be the API token given to the wrong keyword.
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise LeanIXConfigError(
+            f"{what} must be a finite number of seconds, got a {type(value).__name__}"
+        )
+    try:
+        number = float(value)
+    except OverflowError:  # an int beyond any float
+        number = math.inf
+    if not math.isfinite(number):
+        raise LeanIXConfigError(f"{what} must be a finite number of seconds, got {number:g}")
+    return number

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from typing import Any
 
 import httpx
 import pytest
@@ -109,7 +110,7 @@ def test_a_base_url_with_a_path_is_refused_with_the_origin_to_use(
 
 
 @pytest.mark.parametrize("auth_class", AUTHS)
-@pytest.mark.parametrize("timeout", [float("inf"), float("nan"), 0, -1, 3601])
+@pytest.mark.parametrize("timeout", [float("inf"), float("nan"), 0, -1, 3601, 10**400])
 def test_a_timeout_that_is_not_a_sane_number_of_seconds_is_refused(
     auth_class: type[LeanIXAuth], timeout: float
 ) -> None:
@@ -157,3 +158,67 @@ def test_a_missing_extra_names_the_install_command(missing: str, code: str, extr
     assert result.returncode == 1
     assert "ImportError: " in result.stderr
     assert f'pip install "leanix-auth[{extra}]"' in result.stderr.splitlines()[-1]
+
+
+@pytest.mark.parametrize("auth_class", AUTHS)
+@pytest.mark.parametrize(
+    ("host", "fragment"),
+    [
+        ("a" * 64 + ".example.com", "a label longer than 63 characters"),
+        ("a..b", "an empty label"),
+        (".acme.leanix.net", "an empty label"),
+        ("xn--zz.example", "not valid punycode"),
+        ("acme-.leanix.net", "a label that starts or ends with a hyphen"),
+        ("999.1.1.1", "not an IPv4 address"),
+        ("1.2.3", "not an IPv4 address"),
+        (("a" * 60 + ".") * 5 + "com", "longer than 253 characters"),
+    ],
+)
+@pytest.mark.parametrize("keyword", ["base_url", "token_url"])
+def test_a_host_the_clients_cannot_resolve_is_refused_at_construction(
+    auth_class: type[LeanIXAuth], host: str, fragment: str, keyword: str
+) -> None:
+    kwargs: dict[str, Any] = {"subdomain": "acme", keyword: f"https://{host}"}
+    if keyword == "base_url":
+        del kwargs["subdomain"]
+    with pytest.raises(LeanIXConfigError, match=fragment):
+        auth_class("t", **kwargs)
+
+
+@pytest.mark.parametrize(
+    "host", ["xn--bcher-kva.ch", "XN--BCHER-KVA.CH", "acme.leanix.net.", "127.0.0.1", "[::1]"]
+)
+def test_hosts_the_clients_resolve_are_accepted(host: str) -> None:
+    assert LeanIXHttpxAuth("t", base_url=f"https://{host}").base_url == f"https://{host}"
+
+
+SECRET = "s3cr3t-" + "k" * 33  # an API token pasted into the wrong place
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"subdomain": "acme", "timeout": SECRET},
+        {"subdomain": "acme", "refresh_margin": SECRET},
+        {"subdomain": "acme", "mandatory_margin": SECRET},
+        {"base_url": f"https://acme.leanix.net/{SECRET}"},
+        {"base_url": SECRET},
+        {"base_url": f"https://acme.leanix.net:{SECRET}"},
+        {"base_url": f"https://[{SECRET}]"},
+        {"base_url": f"http://{SECRET}.example"},
+        {"base_url": f"{SECRET}://acme.leanix.net"},
+        {"base_url": f"https://acme.leanix.net?{SECRET}"},
+        {"base_url": f"https://{SECRET}_x.example"},
+        {"subdomain": "acme", "token_url": f"http://login.example/{SECRET}"},
+        {"subdomain": "acme", "token_url": f"https://login.example/{SECRET}#x"},
+        {"subdomain": "acme", "token_url": f"https://a..b/{SECRET}"},
+    ],
+)
+@pytest.mark.parametrize("auth_class", AUTHS)
+def test_a_config_error_says_what_is_wrong_without_quoting_the_value(
+    auth_class: type[LeanIXAuth], kwargs: dict[str, object]
+) -> None:
+    with pytest.raises(LeanIXConfigError) as caught:
+        auth_class("t", **kwargs)  # type: ignore[arg-type]
+    assert SECRET not in str(caught.value)
+    assert SECRET[:12] not in str(caught.value)

@@ -12,6 +12,7 @@ from email.utils import formatdate
 from typing import Any
 from urllib.parse import urlsplit
 
+import httpx
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -30,9 +31,13 @@ def no_leanix_environment() -> Iterator[None]:
     os.environ.update(saved)
 
 
+labels = st.sampled_from(
+    ["a", "a" * 63, "a" * 64, "", "xn--zz", "xn--bcher-kva", "-a", "a-", "999"]
+)
 hosts = st.one_of(
     st.sampled_from(["acme.leanix.net", "localhost", "127.0.0.1", "[::1]", "", "xn--bcher-kva.ch"]),
     st.text(min_size=0, max_size=20),
+    st.lists(labels, min_size=1, max_size=5).map(".".join),
 )
 urls = st.builds(
     "{}{}{}{}{}{}{}".format,
@@ -85,6 +90,22 @@ def test_any_configuration_is_sound_or_one_config_error(
         assert not parts.password
         assert not parts.query
         assert not parts.fragment
+
+
+@settings(max_examples=300, deadline=None)
+@given(host=st.lists(labels, min_size=1, max_size=5).map(".".join), keyword=st.booleans())
+def test_any_host_accepted_is_one_both_clients_can_connect_to(host: str, keyword: bool) -> None:
+    url = f"https://{host}"
+    try:
+        auth = (
+            LeanIXAuth("t", base_url=url)
+            if keyword
+            else LeanIXAuth("t", token_url=url, subdomain="a")
+        )
+    except LeanIXConfigError:
+        return
+    assert httpx.URL(auth.token_url).host  # as httpx parses it when it connects
+    host.encode("idna")  # as the socket layer encodes it for requests (urllib3)
 
 
 @settings(max_examples=300, deadline=None)
