@@ -1,19 +1,21 @@
 """The `leanix-auth` command: `serve` a fake LeanIX, print a `token`, `inspect` one.
 
-Exit status: 0 done, 1 a runtime error (one line on stderr, no traceback, no secret), 2 a usage
-error (argparse's own), 130 interrupted by Ctrl-C. A cached `token` imports only what reading one
-cache file needs: everything else waits until it is used.
+Exit status: 0 done (also when the reader of stdout has gone, as with `| head -c 5`), 1 a runtime
+error (one line on stderr, no traceback, no secret), 2 a usage error (argparse's own, and any bad
+option value, judged as the library judges it), 130 interrupted by Ctrl-C. A cached `token` imports
+only what reading one cache file needs: everything else waits until it is used.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
-from . import __version__
+from . import __version__, _config
 from ._config import DEFAULT_MANDATORY_MARGIN, DEFAULT_REFRESH_MARGIN, DEFAULT_TIMEOUT
-from ._errors import LeanIXAuthError
+from ._errors import LeanIXAuthError, LeanIXConfigError
 
 PROG = "leanix-auth"
 # How the configuration errors of `_config` name each setting here: as flags and variables.
@@ -34,7 +36,13 @@ CLI_WORDS = {
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
-        return int(args.run(args))
+        code = int(args.run(args))
+        sys.stdout.flush()  # a reader that has gone shows here, not as a traceback at exit
+        return code
+    except BrokenPipeError:
+        # `leanix-auth token | head -c 5`: the reader took what it wanted; nobody to tell.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # for the exit's flush
+        return 0
     except (LeanIXAuthError, OSError) as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return 1
@@ -72,11 +80,26 @@ def _parser() -> argparse.ArgumentParser:
         ),
     )
     where = token.add_mutually_exclusive_group()
-    where.add_argument("--subdomain", help="workspace subdomain: acme for acme.leanix.net")
-    where.add_argument("--base-url", help="workspace URL, for hosts outside *.leanix.net")
-    token.add_argument("--token-url", help="token endpoint, if not the workspace's own")
+    where.add_argument(
+        "--subdomain",
+        type=_judged("--subdomain", lambda v: _config._from_subdomain(v, "--subdomain", CLI_WORDS)),
+        help="workspace subdomain: acme for acme.leanix.net",
+    )
+    where.add_argument(
+        "--base-url",
+        type=_judged("--base-url", lambda v: _config._origin_url(v, "--base-url")),
+        help="workspace URL, for hosts outside *.leanix.net",
+    )
     token.add_argument(
-        "--timeout", type=float, default=DEFAULT_TIMEOUT, help="seconds per attempt (10)"
+        "--token-url",
+        type=_judged("--token-url", lambda v: _config._url(v, "--token-url")),
+        help="token endpoint, if not the workspace's own",
+    )
+    token.add_argument(
+        "--timeout",
+        type=_judged("--timeout", lambda v: _config._positive(_number(v), "--timeout")),
+        default=DEFAULT_TIMEOUT,
+        help="seconds per attempt (10)",
     )
     token.add_argument(
         "--no-cache", action="store_true", help="always exchange; read and write no cache"
@@ -117,6 +140,27 @@ def _seconds(text: str) -> float:
     return seconds
 
 
+def _judged(flag: str, judge: Callable[[str], object]) -> Callable[[str], str]:
+    """An argparse type that judges an option as the library would, so that a bad value is a
+    usage error (status 2) in the library's words; the value itself goes on to `_config`."""
+
+    def judged(text: str) -> str:
+        try:
+            judge(text)
+        except LeanIXConfigError as error:
+            raise argparse.ArgumentTypeError(str(error).removeprefix(flag + " ")) from None
+        return text
+
+    return judged
+
+
+def _number(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise LeanIXConfigError("must be a number of seconds") from None
+
+
 def _header_value(text: str) -> str:
     if not text or not all("!" <= c <= "~" for c in text):
         raise argparse.ArgumentTypeError(
@@ -135,7 +179,11 @@ def _serve(args: argparse.Namespace) -> int:
         raise LeanIXAuthError(
             'serve needs the testing extra: pip install "leanix-auth[testing]"'
         ) from None
-    server = LeanIXServer(args.host, args.port, api_token=args.api_token, token_ttl=args.ttl)
+    try:
+        server = LeanIXServer(args.host, args.port, api_token=args.api_token, token_ttl=args.ttl)
+    except OSError as exc:  # the port is taken, or the host is no address of this machine
+        reason = exc.strerror or type(exc).__name__
+        raise LeanIXAuthError(f"cannot listen on {args.host} port {args.port}: {reason}") from None
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     with server:
@@ -172,7 +220,7 @@ def _token(args: argparse.Namespace) -> int:
         subdomain=args.subdomain,
         base_url=args.base_url,
         token_url=args.token_url,
-        timeout=args.timeout,
+        timeout=float(args.timeout),
         refresh_margin=DEFAULT_REFRESH_MARGIN,
         mandatory_margin=DEFAULT_MANDATORY_MARGIN,
         words=CLI_WORDS,

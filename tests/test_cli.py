@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import stat
 import subprocess
 import sys
@@ -117,7 +118,7 @@ def test_wrong_api_token_is_one_line_on_stderr(served: tuple[str, str], tmp_path
     ("args", "env_extra", "fragment"),
     [
         (("token",), {}, "no LeanIX API token"),
-        (("token", "--subdomain", "not a label"), {"LEANIX_API_TOKEN": "x"}, "one DNS label"),
+        (("token",), {"LEANIX_API_TOKEN": "x", "LEANIX_BASE_URL": "https://a..b"}, "empty label"),
         (("inspect", "garbage"), {}, "not a JWT"),
     ],
 )
@@ -282,3 +283,70 @@ def test_token_options_in_either_form_name_the_workspace(
     joined = run("token", f"--base-url={leanix_server.base_url}", "--no-cache", env=env)
     assert spaced.returncode == joined.returncode == 0
     assert {spaced.stdout.strip(), joined.stdout.strip()} <= set(leanix_server.issued_tokens)
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (("--timeout", "0"), "argument --timeout: must be a positive number of seconds"),
+        (("--timeout", "nan"), "argument --timeout: must be a finite number of seconds"),
+        (("--timeout", "soon"), "argument --timeout: must be a number of seconds"),
+        (("--subdomain", "https://acme.leanix.net"), "argument --subdomain: must be one DNS label"),
+        (("--subdomain", "not a label"), "argument --subdomain: must be one DNS label"),
+        (("--base-url", "http://127.0.0.1:1/services"), "argument --base-url: is the workspace's"),
+        (("--base-url", "https://a..b"), "argument --base-url: has no valid host name"),
+        (("--base-url", "https://" + "a" * 64), "argument --base-url: has no valid host name"),
+        (("--base-url", "https://xn--zz.example"), "argument --base-url: has no valid host name"),
+        (("--token-url", "http://example.com/t"), "argument --token-url: must use https://"),
+    ],
+)
+def test_every_bad_option_value_is_a_usage_error(
+    tmp_path: Path, args: tuple[str, ...], fragment: str
+) -> None:
+    env = user_env(tmp_path, LEANIX_API_TOKEN="t", LEANIX_SUBDOMAIN="acme")
+    result = run("token", *args, env=env)
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert result.stderr.startswith("usage: leanix-auth token")
+    assert fragment in result.stderr.splitlines()[-1]
+
+
+def run_into_a_closed_pipe(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """Run with stdout a pipe whose reader has gone, as in `leanix-auth token | head -c 5`."""
+    read, write = os.pipe()
+    os.close(read)
+    try:
+        return subprocess.run(
+            [EXE, *args], stdout=write, stderr=subprocess.PIPE, text=True, env=env, check=False
+        )
+    finally:
+        os.close(write)
+
+
+def test_a_reader_that_closes_the_pipe_early_is_not_an_error(
+    leanix_server: LeanIXServer, tmp_path: Path
+) -> None:
+    env = user_env(
+        tmp_path, LEANIX_BASE_URL=leanix_server.base_url, LEANIX_API_TOKEN=leanix_server.api_token
+    )
+    for args in (("token",), ("token",), ("inspect", make_token())):  # a miss, a hit, inspect
+        result = run_into_a_closed_pipe(*args, env=env)
+        assert (result.returncode, result.stderr) == (0, "")
+
+
+def test_serve_on_a_port_in_use_says_which_address_failed(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = run("serve", "--port", str(port), env=user_env(tmp_path))
+    assert result.returncode == 1
+    [line] = result.stderr.splitlines()
+    assert line.startswith(f"leanix-auth: error: cannot listen on 127.0.0.1 port {port}: ")
+
+
+def test_serve_on_an_address_that_is_not_one_says_so(tmp_path: Path) -> None:
+    result = run("serve", "--host", "999.1.1.1", env=user_env(tmp_path))
+    assert result.returncode == 1
+    [line] = result.stderr.splitlines()
+    assert line.startswith("leanix-auth: error: cannot listen on 999.1.1.1 port 0: ")
