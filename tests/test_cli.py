@@ -11,6 +11,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -350,3 +351,40 @@ def test_serve_on_an_address_that_is_not_one_says_so(tmp_path: Path) -> None:
     assert result.returncode == 1
     [line] = result.stderr.splitlines()
     assert line.startswith("leanix-auth: error: cannot listen on 999.1.1.1 port 0: ")
+
+
+def test_inspect_shows_control_characters_escaped(tmp_path: Path) -> None:
+    permission = {"workspaceId": "ws\x1b[2J", "workspaceName": "evil\x1b]0;pwned\x07"}
+    token = make_token(
+        principal={"permission": permission},
+        instanceUrl="https://x.example\x1b[8m",
+        region="eu\u202ewest\r",
+        note="\x9b31m",
+    )
+    result = run("inspect", token, env=user_env(tmp_path))
+    assert result.returncode == 0
+    for raw in ("\x1b", "\x07", "\u202e", "\r", "\x9b"):
+        assert raw not in result.stdout
+    assert "workspace: evil\\x1b]0;pwned\\x07 (ws\\x1b[2J)" in result.stdout
+    assert "instanceUrl: https://x.example\\x1b[8m" in result.stdout
+    assert "region: eu\\u202ewest\\r" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("claims", "says"),
+    [
+        ({"exp": "4102444800"}, "expires: unknown (exp is a string, not a number)"),
+        ({"exp": True}, "expires: unknown (exp is a boolean, not a number)"),
+        ({"exp": None}, "expires: unknown (no exp claim)"),
+        ({"exp": 10**30}, "expires: unknown (exp is out of range)"),
+        ({"instanceUrl": 5}, "instanceUrl: not a string but a number"),
+        ({"region": {"a": 1}}, "region: not a string but an object"),
+    ],
+)
+def test_inspect_says_when_a_claim_has_the_wrong_type(
+    tmp_path: Path, claims: dict[str, Any], says: str
+) -> None:
+    result = run("inspect", make_token(**claims), env=user_env(tmp_path))
+    assert result.returncode == 0
+    assert says in result.stdout.splitlines()
+    assert "1970" not in result.stdout
