@@ -238,8 +238,9 @@ def _token(args: argparse.Namespace) -> int:
         return 0
     from ._requests import LeanIXAuth
 
+    # The source resolved above, taken as it is (source_of): a pipe's token is not read twice.
     auth = LeanIXAuth(
-        settings.source,
+        settings.source,  # type: ignore[arg-type]
         base_url=settings.base_url,
         token_url=settings.token_url,
         timeout=settings.timeout,

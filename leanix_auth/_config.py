@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from urllib.parse import SplitResult, urlsplit
 
 from ._errors import LeanIXConfigError
-from ._token_source import ApiTokenSource, source_of
+from ._token_source import ApiTokenSource, Secret, source_of
 
 TOKEN_PATH = "/services/mtm/v1/oauth2/token"
 # The defaults, stated once for both adapters and the CLI (botocore's advisory and mandatory
@@ -79,10 +79,10 @@ class Settings:
         """Seconds before expiry that callers wait for a new token: at most 5 % of life."""
         return min(self.mandatory_margin, lifetime * 0.05)
 
-    def cache_key(self, api_token: str) -> str:
+    def cache_key(self, api_token: Secret) -> str:
         """Names this workspace and the API token in use in a shared cache, without revealing
         the token: processes that have rotated the token and those that have not never meet."""
-        digest = hashlib.sha256(f"{self.token_url}\0{api_token}".encode()).hexdigest()
+        digest = hashlib.sha256(f"{self.token_url}\0{api_token.reveal()}".encode()).hexdigest()
         host = (urlsplit(self.token_url).hostname or "leanix").replace(":", "_")
         return f"{host}-{digest[:32]}"
 

@@ -30,7 +30,7 @@ from ._effects import (
     Sleep,
 )
 from ._errors import LeanIXConfigError, LeanIXCredentialsError, LeanIXTokenError
-from ._token_source import basic_credentials
+from ._token_source import Secret, basic_credentials
 
 logger = logging.getLogger("leanix_auth")
 
@@ -48,18 +48,18 @@ def exchange_budget(settings: Settings) -> float:
     return settings.timeout * ATTEMPTS + 2.0
 
 
-def read_api_token(settings: Settings) -> Generator[BlockingCall, Any, str]:
+def read_api_token(settings: Settings) -> Generator[BlockingCall, Any, Secret]:
     """The API token now: the given value, or what its source (a file, a callable) holds, read
     off the event loop."""
     if settings.source.value is not None:
         return settings.source.value
-    api_token: str = yield BlockingCall(settings.source)
+    api_token: Secret = yield BlockingCall(settings.source)
     return api_token
 
 
 def exchange_rotating(
-    settings: Settings, clock: Clock, api_token: str, *, ahead: bool = False
-) -> Generator[ExchangeRequest | Sleep | BlockingCall, Any, tuple[AccessToken, str]]:
+    settings: Settings, clock: Clock, api_token: Secret, *, ahead: bool = False
+) -> Generator[ExchangeRequest | Sleep | BlockingCall, Any, tuple[AccessToken, Secret]]:
     """`exchange()`, and if LeanIX rejects the API token while its source now holds another
     (rotated in a file or a secrets manager), one more with that: no error, no restart. Returns
     the token and the API token that got it."""
@@ -76,13 +76,13 @@ def exchange_rotating(
 
 
 def exchange(
-    settings: Settings, clock: Clock, api_token: str, *, ahead: bool = False
+    settings: Settings, clock: Clock, api_token: Secret, *, ahead: bool = False
 ) -> ExchangeFlow:
     """One exchange with its retries. `ahead`: a refresh ahead of expiry (said in the log)."""
     request = ExchangeRequest(
         url=settings.token_url,
         headers={
-            "Authorization": basic_credentials(api_token),
+            "Authorization": basic_credentials(api_token).reveal(),
             "Content-Type": "application/x-www-form-urlencoded",
             "Accept": "application/json",
             # One exchange an hour gains nothing from keep-alive; an idle pooled socket costs.
@@ -122,7 +122,7 @@ def exchange(
 
 
 def _judge(
-    answer: Reply | Failure | None, attempt: int, settings: Settings, api_token: str
+    answer: Reply | Failure | None, attempt: int, settings: Settings, api_token: Secret
 ) -> tuple[LeanIXTokenError, float | None]:
     """The error this answer means, and how long to wait before retrying (None: do not retry)."""
     url = settings.token_url
@@ -184,7 +184,7 @@ def _http_date(value: str | None) -> float | None:
         return None
 
 
-def _describe(reply: Reply, api_token: str) -> str:
+def _describe(reply: Reply, api_token: Secret) -> str:
     """LeanIX's own explanation from an error body, if it has one, made safe to print."""
     body = _json(reply.body)
     if not isinstance(body, dict):
@@ -192,7 +192,7 @@ def _describe(reply: Reply, api_token: str) -> str:
     words = [body.get(key) for key in ("error", "error_description", "message")]
     text = ": ".join(w for w in words if isinstance(w, str) and w)
     # Redact before cutting: a secret that straddles the cut would leave its head behind.
-    for secret in (api_token, basic_credentials(api_token).removeprefix("Basic ")):
+    for secret in (api_token.reveal(), basic_credentials(api_token).reveal()[6:]):
         text = text.replace(secret, "***")
     text = text[:300]
     text = "".join(c if c.isprintable() else "?" for c in text)

@@ -7,18 +7,49 @@ from __future__ import annotations
 
 import os
 import re
+import stat
+import time
 from collections.abc import Callable, Mapping
 
 from ._errors import LeanIXConfigError, LeanIXCredentialsError
 
 _PRINTABLE_ASCII = re.compile(r"[\x21-\x7e]+")
+MAX_TOKEN_FILE = 64 * 1024  # bytes; an API token has some 40
+# A file rewritten in place is empty between its truncation and its write: reads before "empty".
+EMPTY_READS = 5
+EMPTY_PAUSE = 0.02  # seconds between them
 
 
-def basic_credentials(api_token: str) -> str:
+class Secret:
+    """A secret string (the API token, its Basic credentials) as the library carries it: its
+    repr and str hide it, so that no log, message or crash reporter's view of a frame's locals
+    (Sentry, rich tracebacks, `pytest -l`) shows it. `reveal()` is the one way out."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('***')"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+
+def basic_credentials(api_token: Secret) -> Secret:
     import base64
 
-    raw = f"apitoken:{api_token}".encode("ascii")
-    return "Basic " + base64.b64encode(raw).decode("ascii")
+    raw = f"apitoken:{api_token.reveal()}".encode("ascii")
+    return Secret("Basic " + base64.b64encode(raw).decode("ascii"))
 
 
 class ApiTokenSource:
@@ -27,7 +58,7 @@ class ApiTokenSource:
     restart. Its repr and its errors name the source, never the token."""
 
     def __init__(
-        self, name: str, *, value: str | None = None, read: Callable[[], str] | None = None
+        self, name: str, *, value: Secret | None = None, read: Callable[[], str] | None = None
     ) -> None:
         self.name = name
         self.value = value  # None: call `read` when an exchange is due
@@ -36,40 +67,79 @@ class ApiTokenSource:
     def __repr__(self) -> str:
         return f"ApiTokenSource({self.name})"
 
-    def __call__(self) -> str:
+    def __call__(self) -> Secret:
         """The API token now. Raises LeanIXCredentialsError naming the source if it fails."""
         if self.value is not None:
             return self.value
         assert self.read is not None
         try:
-            value = self.read()
+            value = Secret(self.read())  # held at once: no frame has it as a plain string
+        except TokenFileError as exc:  # our own words, which never quote the file
+            raise LeanIXCredentialsError(
+                f"the LeanIX API token could not be read from {self.name}: {exc}"
+            ) from None
         except Exception as exc:
             raise LeanIXCredentialsError(
                 f"the LeanIX API token could not be read from {self.name}: {type(exc).__name__}"
             ) from exc
-        problem = _token_problem(value)
+        problem = _token_problem(value.reveal())
         if problem:
             raise LeanIXCredentialsError(f"the LeanIX API token from {self.name} {problem}")
-        return value.strip()
+        return Secret(value.reveal().strip())
+
+
+class TokenFileError(Exception):
+    """Why an API token file holds no token, in words that never quote what it holds."""
 
 
 class ApiTokenFile:
     """A callable that reads the API token from a file each time it is called: a secret mounted
     by Kubernetes, Docker or systemd, picked up anew after it is rotated. Made by
-    `api_token_file(path)`; a pickle carries the path, never the token."""
+    `api_token_file(path)`; a pickle carries the path, never the token.
+
+    A pipe (`<(...)`, /dev/stdin) can be read only once: its token is kept, in this process."""
 
     def __init__(self, path: str) -> None:
         self.path = path
+        self._kept: Secret | None = None
 
     def __repr__(self) -> str:
         return f"api_token_file({self.path!r})"
 
+    def __reduce__(self) -> tuple[type[ApiTokenFile], tuple[str]]:
+        return ApiTokenFile, (self.path,)  # never a pipe's kept token
+
     def __call__(self) -> str:
-        with open(self.path, encoding="utf-8") as file:
-            value = file.read(64 * 1024).strip()  # surrounding white space, a final newline
+        if self._kept is not None:
+            return self._kept.reveal()
+        value, regular = _read_file(self.path)
+        for _ in range(EMPTY_READS - 1):
+            if value or not regular:
+                break
+            time.sleep(EMPTY_PAUSE)
+            value, regular = _read_file(self.path)
         if not value:
-            raise ValueError(f"{self.path} is empty")
+            raise TokenFileError("it is empty")
+        if not regular:
+            self._kept = Secret(value)
         return value
+
+
+def _read_file(path: str) -> tuple[str, bool]:
+    """The file's text without a UTF-8 BOM or surrounding white space, and whether it is a
+    regular file (one that can be read again)."""
+    try:
+        with open(path, "rb") as file:
+            regular = stat.S_ISREG(os.fstat(file.fileno()).st_mode)
+            data = file.read(MAX_TOKEN_FILE + 1)
+    except OSError as exc:
+        raise TokenFileError(exc.strerror or type(exc).__name__) from None
+    if len(data) > MAX_TOKEN_FILE:  # cut, it would be sent as a token and refused as too long
+        raise TokenFileError("it is larger than 64 KiB, far more than an API token")
+    try:
+        return data.decode("utf-8-sig").strip(), regular
+    except UnicodeDecodeError:
+        raise TokenFileError("it is not UTF-8 text") from None
 
 
 def api_token_file(path: str | os.PathLike[str]) -> ApiTokenFile:
@@ -77,18 +147,12 @@ def api_token_file(path: str | os.PathLike[str]) -> ApiTokenFile:
     at each exchange. A file that cannot be read or holds no token now is a LeanIXConfigError."""
     source = ApiTokenFile(os.fspath(path))
     try:
-        value = source()
-    except OSError as exc:
-        reason = exc.strerror or type(exc).__name__
-    except UnicodeDecodeError:
-        reason = "it is not UTF-8 text"
-    except ValueError:
-        reason = "it is empty"
-    else:
-        reason = ""
-    if reason:
-        raise LeanIXConfigError(f"cannot read the LeanIX API token from {source.path}: {reason}")
-    problem = _token_problem(value)
+        value = Secret(source())
+    except TokenFileError as exc:
+        raise LeanIXConfigError(
+            f"cannot read the LeanIX API token from {source.path}: {exc}"
+        ) from None
+    problem = _token_problem(value.reveal())
     if problem:
         raise LeanIXConfigError(f"the LeanIX API token in {source.path} {problem}")
     return source
@@ -126,7 +190,7 @@ def _token_problem(value: object) -> str:
     return ""
 
 
-def _api_token(value: object, words: Mapping[str, str]) -> str:
+def _api_token(value: object, words: Mapping[str, str]) -> Secret:
     if value is None:
         raise LeanIXConfigError(
             f"no LeanIX API token: {words['api_token_hint']} "
@@ -139,4 +203,4 @@ def _api_token(value: object, words: Mapping[str, str]) -> str:
             "the Technical User"
         )
     assert isinstance(value, str)
-    return value.strip()
+    return Secret(value.strip())

@@ -21,6 +21,7 @@ from leanix_auth import (
     LeanIXConfigError,
     LeanIXCredentialsError,
     LeanIXHttpxAuth,
+    _token_source,
     api_token_file,
 )
 from leanix_auth.testing import LeanIXServer
@@ -221,3 +222,117 @@ def test_a_file_cache_shared_by_a_rotated_and_a_not_yet_rotated_process(
     assert token(new_file) == rotated
     assert len(leanix_server.token_requests) == 2
     assert len(list((tmp_path / "cache" / "leanix-auth").glob("*.json"))) == 2
+
+
+def test_a_pipe_is_read_once_and_its_token_kept(
+    leanix_server: LeanIXServer, tmp_path: Path
+) -> None:
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    writer = threading.Thread(target=fifo.write_text, args=(leanix_server.api_token + "\n",))
+    writer.start()
+    auth = LeanIXAuth(api_token_file(fifo), base_url=leanix_server.base_url)
+    writer.join()
+    tokens: list[str] = []
+    exchanges = threading.Thread(
+        target=lambda: tokens.extend([auth.get_token(), auth.refresh()]), daemon=True
+    )
+    exchanges.start()
+    exchanges.join(timeout=30)
+    if exchanges.is_alive():  # blocked opening the pipe again, for a writer that never comes
+        os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+        pytest.fail("the pipe was opened again after its token was read")
+    assert len(set(tokens)) == 2  # two exchanges, both with the token the pipe held
+    assert len(leanix_server.token_requests) == 2
+
+
+@pytest.mark.parametrize("no_cache", [(), ("--no-cache",)])
+def test_the_cli_takes_its_api_token_from_standard_input_or_process_substitution(
+    leanix_server: LeanIXServer, tmp_path: Path, no_cache: tuple[str, ...]
+) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LEANIX_")}
+    env.update(
+        XDG_CACHE_HOME=str(tmp_path / "cache"),
+        LEANIX_BASE_URL=leanix_server.base_url,
+        T=leanix_server.api_token,
+    )
+    stdin = subprocess.run(
+        [EXE, "token", *no_cache],
+        env={**env, "LEANIX_API_TOKEN_FILE": "/dev/stdin"},
+        input=leanix_server.api_token + "\n",
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert (stdin.returncode, stdin.stderr) == (0, "")
+    substituted = subprocess.run(
+        ["bash", "-c", f'LEANIX_API_TOKEN_FILE=<(echo "$T") {EXE} token {" ".join(no_cache)}'],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert (substituted.returncode, substituted.stderr) == (0, "")
+    assert {stdin.stdout.strip(), substituted.stdout.strip()} <= set(leanix_server.issued_tokens)
+
+
+def racing_reads(monkeypatch: pytest.MonkeyPatch, path: Path, contents: list[str]) -> list[str]:
+    """Each read of the API token file first sets it to the next of `contents`, as a writer
+    rewriting it in place would, between its truncation and its write; returns the reads."""
+    reads: list[str] = []
+    real = _token_source._read_file
+
+    def read(name: str) -> tuple[str, bool]:
+        reads.append(name)
+        if contents:
+            path.write_text(contents.pop(0))
+        return real(name)
+
+    monkeypatch.setattr(_token_source, "_read_file", read)
+    return reads
+
+
+@pytest.mark.parametrize("when", ["construction", "exchange"])
+def test_a_file_found_empty_is_read_again_before_it_fails(
+    leanix_server: LeanIXServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, when: str
+) -> None:
+    path = secret_file(tmp_path, leanix_server.api_token)
+    source = api_token_file(path) if when == "exchange" else None
+    reads = racing_reads(monkeypatch, path, ["", "", leanix_server.api_token])
+    auth = LeanIXAuth(source or api_token_file(path), base_url=leanix_server.base_url)
+    assert auth.get_token() in leanix_server.issued_tokens
+    assert len(reads) == 3 if when == "exchange" else 4  # construction's three, one exchange's
+
+
+def test_a_file_that_stays_empty_fails_after_a_bounded_number_of_reads(
+    leanix_server: LeanIXServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = secret_file(tmp_path, leanix_server.api_token)
+    auth = LeanIXAuth(api_token_file(path), base_url=leanix_server.base_url)
+    reads = racing_reads(monkeypatch, path, [""])
+    with pytest.raises(LeanIXCredentialsError, match="it is empty"):
+        auth.get_token()
+    assert len(reads) == _token_source.EMPTY_READS
+    assert leanix_server.token_requests == []
+
+
+def test_a_utf8_bom_is_not_part_of_the_token(leanix_server: LeanIXServer, tmp_path: Path) -> None:
+    path = tmp_path / "written-by-notepad"
+    path.write_bytes(b"\xef\xbb\xbf" + leanix_server.api_token.encode() + b"\r\n")
+    auth = LeanIXAuth(api_token_file(path), base_url=leanix_server.base_url)
+    assert auth.get_token() in leanix_server.issued_tokens
+
+
+def test_a_file_over_64_kib_is_an_error_that_says_so(
+    leanix_server: LeanIXServer, tmp_path: Path
+) -> None:
+    path = tmp_path / "huge"
+    path.write_text("a" * (64 * 1024 + 1))
+    with pytest.raises(LeanIXConfigError, match="larger than 64 KiB"):
+        api_token_file(path)
+    path.write_text(leanix_server.api_token)
+    auth = LeanIXAuth(api_token_file(path), base_url=leanix_server.base_url)
+    path.write_text(leanix_server.api_token + " " * (64 * 1024))  # grown since construction
+    with pytest.raises(LeanIXCredentialsError, match="larger than 64 KiB"):
+        auth.get_token()
+    assert leanix_server.token_requests == []

@@ -21,6 +21,7 @@ from leanix_auth import LeanIXAuth, LeanIXAuthError, LeanIXConfigError, LeanIXHt
 from leanix_auth._config import is_loopback, resolve
 from leanix_auth._effects import ExchangeRequest, Failure, Reply, Sleep
 from leanix_auth._exchange import ATTEMPTS, MAX_RETRY_AFTER, exchange, parse_token_response
+from leanix_auth._token_source import Secret
 from leanix_auth.testing import LeanIXMock, make_token
 
 
@@ -214,7 +215,7 @@ replies = st.one_of(
 @settings(max_examples=400, deadline=None)
 @given(answers=st.lists(replies, min_size=ATTEMPTS, max_size=ATTEMPTS))
 def test_any_sequence_of_failures_ends_within_the_attempts(answers: list[Reply | Failure]) -> None:
-    flow = exchange(settings_for_fuzz(), lambda: 0.0, "t")
+    flow = exchange(settings_for_fuzz(), lambda: 0.0, Secret("t"))
     sent = 0
     answer: Reply | Failure | None = None
     try:

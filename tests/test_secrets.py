@@ -3,15 +3,23 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 import logging
+import socket
 import time
+from collections import deque
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from types import FrameType
 
 import pytest
 
-from leanix_auth import LeanIXAuth, LeanIXAuthError, LeanIXHttpxAuth
+from leanix_auth import LeanIXAuth, LeanIXAuthError, LeanIXHttpxAuth, MemoryCache
 from leanix_auth.testing import LeanIXServer
 
 from .clients import Callers
+
+TESTS = str(Path(__file__).parent)
 
 
 def secrets_of(server: LeanIXServer) -> list[str]:
@@ -89,3 +97,94 @@ def test_the_repr_of_a_half_built_auth_object_never_raises(
 ) -> None:
     half_built = auth_class.__new__(auth_class)
     assert repr(half_built) == f"{auth_class.__name__}(not configured)"
+
+
+def shown_by_a_crash_reporter(value: object, depth: int = 0) -> Iterator[str]:
+    """What Sentry, rich tracebacks or `pytest -l` show of a frame's local: strings and bytes as
+    they are, containers walked, a dataclass's shown fields walked, anything else by repr."""
+    if depth > 6:
+        return
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, bytes | bytearray):
+        yield bytes(value).decode("latin-1")
+    elif isinstance(value, Mapping):
+        for key, item in list(value.items()):
+            yield from shown_by_a_crash_reporter(key, depth + 1)
+            yield from shown_by_a_crash_reporter(item, depth + 1)
+    elif isinstance(value, list | tuple | set | frozenset | deque):
+        for item in list(value):
+            yield from shown_by_a_crash_reporter(item, depth + 1)
+    else:
+        if dataclasses.is_dataclass(value) and not isinstance(value, type):
+            for field in dataclasses.fields(value):
+                if field.repr:
+                    yield from shown_by_a_crash_reporter(getattr(value, field.name), depth + 1)
+        yield repr(value)
+        yield str(value)
+
+
+def frames_of(error: BaseException) -> Iterator[FrameType]:
+    """Every frame of the traceback, and of the exceptions it was raised from or during."""
+    seen: set[int] = set()
+    pending: list[BaseException | None] = [error]
+    while pending:
+        exc = pending.pop()
+        if exc is None or id(exc) in seen:
+            continue
+        seen.add(id(exc))
+        tb = exc.__traceback__
+        while tb is not None:
+            yield tb.tb_frame
+            tb = tb.tb_next
+        pending += [exc.__cause__, exc.__context__]
+
+
+def failing_exchanges() -> list[str]:
+    return ["refused", "not json", "retry later", "unreachable", "forbidden"]
+
+
+@pytest.mark.parametrize("cached", [False, True], ids=["no cache", "memory cache"])
+@pytest.mark.parametrize("failure", failing_exchanges())
+def test_no_frame_of_a_failed_exchange_holds_the_api_token_as_a_plain_string(
+    kind: str,
+    failure: str,
+    cached: bool,
+    leanix_server: LeanIXServer,
+    make_caller: Callers,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    api_token = leanix_server.api_token
+    basic = base64.b64encode(f"apitoken:{api_token}".encode()).decode()
+    monkeypatch.setenv("LEANIX_API_TOKEN", api_token)
+    base_url = leanix_server.base_url
+    path = "/services/mtm/v1/oauth2/token"
+    if failure == "refused":
+        leanix_server.rotate_api_token()
+    elif failure == "not json":
+        leanix_server.add("POST", path, body=b"<html>")
+    elif failure == "retry later":
+        leanix_server.fail_token_requests(503, times=1, retry_after=3600)
+    elif failure == "forbidden":
+        leanix_server.fail_token_requests(403, times=1)
+    else:
+        with socket.socket() as closed:
+            closed.bind(("127.0.0.1", 0))
+            base_url = f"http://127.0.0.1:{closed.getsockname()[1]}"
+    call, _ = make_caller(
+        kind,
+        leanix_server,
+        api_token=None,
+        base_url=base_url,
+        cache=MemoryCache() if cached else None,
+    )
+    with pytest.raises(LeanIXAuthError) as caught:
+        call(base_url + "/services/a/v1")
+    frames = [f for f in frames_of(caught.value) if not f.f_code.co_filename.startswith(TESTS)]
+    assert any(f.f_code.co_name == "exchange" for f in frames)
+    for frame in frames:
+        for name, value in frame.f_locals.items():
+            for text in shown_by_a_crash_reporter(value):
+                where = f"{frame.f_code.co_name}: {name}"
+                assert api_token not in text, where
+                assert basic not in text, where
