@@ -10,6 +10,7 @@ be hours off) carried over to our monotonic one.
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 import math
@@ -18,6 +19,7 @@ import time
 from collections.abc import Callable, Generator, Mapping
 from email.utils import parsedate_to_datetime
 from typing import Any
+from urllib.parse import unquote_plus
 
 from ._config import Settings, is_loopback, origin_of
 from ._effects import (
@@ -191,12 +193,34 @@ def _describe(reply: Reply, api_token: Secret) -> str:
         return ""
     words = [body.get(key) for key in ("error", "error_description", "message")]
     text = ": ".join(w for w in words if isinstance(w, str) and w)
-    # Redact before cutting: a secret that straddles the cut would leave its head behind.
-    for secret in (api_token.reveal(), basic_credentials(api_token).reveal()[6:]):
-        text = text.replace(secret, "***")
+    if text and _quotes(text, api_token):
+        return ": body withheld: it quotes the API token"
     text = text[:300]
     text = "".join(c if c.isprintable() else "?" for c in text)
     return f": {text}" if text else ""
+
+
+def _quotes(text: str, api_token: Secret) -> bool:
+    """Does `text` hold the API token in a form an endpoint may echo it in: as sent, URL-encoded,
+    in base64 (padded or not, in any case, the Basic credentials or the token alone), or split
+    across fields? Redacting copies misses those, so a body that has one is withheld whole."""
+    token = api_token.reveal()
+    forms = [token, basic_credentials(api_token).reveal()[6:]]
+    forms.append(base64.b64encode(token.encode()).decode())
+    seen = {_letters_and_digits(text), _letters_and_digits(unquote_plus(text))}
+    for form in forms:
+        loose = _letters_and_digits(form)
+        if len(loose) < 8:  # too short to look for loosely without finding it in every word
+            if form in text:
+                return True
+        elif any(loose in haystack for haystack in seen):
+            return True
+    return False
+
+
+def _letters_and_digits(text: str) -> str:
+    # Without case, separators, padding or the characters that base64 variants disagree on.
+    return "".join(c for c in text.lower() if c.isalnum())
 
 
 def _safe_origin(url: str) -> str:

@@ -11,6 +11,7 @@ from collections import deque
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from types import FrameType
+from urllib.parse import quote, quote_plus
 
 import pytest
 
@@ -188,3 +189,46 @@ def test_no_frame_of_a_failed_exchange_holds_the_api_token_as_a_plain_string(
                 where = f"{frame.f_code.co_name}: {name}"
                 assert api_token not in text, where
                 assert basic not in text, where
+
+
+ODD_TOKEN = "leanix+Api/Token=Value~" + "k9" * 12  # characters that URL-encoding changes
+
+
+def echoed_forms() -> dict[str, dict[str, str]]:
+    basic = base64.b64encode(f"apitoken:{ODD_TOKEN}".encode()).decode()
+    plain = base64.b64encode(ODD_TOKEN.encode()).decode()
+    return {
+        "url-encoded": {"error_description": f"bad token {quote(ODD_TOKEN, safe='')}"},
+        "form-encoded": {"error_description": f"token={quote_plus(ODD_TOKEN)}"},
+        "unpadded base64": {"error_description": "sent " + basic.rstrip("=")},
+        "lowercased base64": {"error_description": "sent basic " + basic.lower()},
+        "urlsafe base64": {
+            "error_description": base64.urlsafe_b64encode(ODD_TOKEN.encode()).decode()
+        },
+        "base64 of the token": {"error_description": plain.rstrip("=")},
+        "lowercased": {"message": ODD_TOKEN.lower()},
+        "split across fields": {"error": ODD_TOKEN[:20], "error_description": ODD_TOKEN[20:]},
+        "basic split across fields": {"error": basic[:16], "message": basic[16:]},
+    }
+
+
+@pytest.mark.parametrize("form", list(echoed_forms()))
+@pytest.mark.parametrize("status", [401, 403])
+def test_an_error_body_that_echoes_the_api_token_in_any_form_is_withheld(
+    form: str, status: int, leanix_server: LeanIXServer
+) -> None:
+    body = echoed_forms()[form]
+    leanix_server.add("POST", "/services/mtm/v1/oauth2/token", status=status, json=body)
+    with pytest.raises(LeanIXAuthError) as caught:
+        LeanIXAuth(ODD_TOKEN, base_url=leanix_server.base_url).get_token()
+    text = str(caught.value)
+    assert "body withheld: it quotes the API token" in text
+    for value in body.values():
+        assert value[:8] not in text
+
+
+def test_an_error_body_without_the_api_token_is_quoted(leanix_server: LeanIXServer) -> None:
+    body = {"error": "invalid_client", "error_description": "Bad credentials (see the docs)"}
+    leanix_server.add("POST", "/services/mtm/v1/oauth2/token", status=401, json=body)
+    with pytest.raises(LeanIXAuthError, match=r"invalid_client: Bad credentials \(see the docs\)"):
+        LeanIXAuth(ODD_TOKEN, base_url=leanix_server.base_url).get_token()
