@@ -14,8 +14,10 @@ import sys
 from collections.abc import Callable, Sequence
 
 from . import __version__, _config
-from ._config import DEFAULT_MANDATORY_MARGIN, DEFAULT_REFRESH_MARGIN, DEFAULT_TIMEOUT
+from ._config import DEFAULT_MANDATORY_MARGIN, DEFAULT_REFRESH_MARGIN, DEFAULT_TIMEOUT, MAX_LIFETIME
 from ._errors import LeanIXAuthError, LeanIXConfigError
+from ._shared_token import SharedToken
+from ._token_source import PRINTABLE_ASCII
 
 PROG = "leanix-auth"
 # How the configuration errors of `_config` name each setting here: as flags and variables.
@@ -229,7 +231,11 @@ def _token(args: argparse.Namespace) -> int:
     cached = None
     if cache is not None:
         try:
-            cached = cache.load(settings.cache_key(settings.source()))
+            key = settings.cache_key(settings.source())
+            loaded = cache.load(key)
+            cached = _trusted(loaded)
+            if loaded is not None and cached is None:  # nor may the exchange below adopt it
+                cache.discard(key, loaded.value)
         except PermissionError as refused:  # a directory not safely ours: do without
             print(f"{PROG}: warning: {refused}; going on without a cache", file=sys.stderr)
             cache = None
@@ -262,6 +268,17 @@ def _token(args: argparse.Namespace) -> int:
         value = cached.value
     print(value)
     return 0
+
+
+def _trusted(cached: SharedToken | None) -> SharedToken | None:
+    """The cache file's token if the library would take it too: one that can go into a header
+    (a newline would reach `curl -H "Authorization: Bearer $(leanix-auth token)"`), with a life
+    of at most MAX_LIFETIME (a planted 1e308 or Infinity would be served forever)."""
+    if cached is None or not PRINTABLE_ASCII.fullmatch(cached.value):
+        return None
+    if not 0 < cached.lifetime <= MAX_LIFETIME or not 0 < cached.remaining <= MAX_LIFETIME:
+        return None
+    return cached
 
 
 def _inspect(args: argparse.Namespace) -> int:

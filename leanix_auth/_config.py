@@ -23,6 +23,9 @@ TOKEN_PATH = "/services/mtm/v1/oauth2/token"
 DEFAULT_TIMEOUT = 10.0
 DEFAULT_REFRESH_MARGIN = 300.0
 DEFAULT_MANDATORY_MARGIN = 30.0
+# No access token is trusted for longer, whatever its claims say (an exp in milliseconds would make
+# it years) or a cache file holds: LeanIX's own tokens live an hour.
+MAX_LIFETIME = 86400.0
 
 # How a caller names each setting in error messages: Python keywords here, flags in the CLI.
 PYTHON_WORDS = {

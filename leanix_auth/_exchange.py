@@ -21,7 +21,7 @@ from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import unquote_plus
 
-from ._config import Settings, is_loopback, origin_of
+from ._config import MAX_LIFETIME, Settings, is_loopback, origin_of
 from ._effects import (
     AccessToken,
     BlockingCall,
@@ -267,6 +267,7 @@ def parse_token_response(reply: Reply, sent_at: float, settings: Settings) -> Ac
             f"(its life on the endpoint's clock: {lifetime:.0f} s)",
             status=200,
         )
+    lifetime = min(lifetime, MAX_LIFETIME)  # whatever the claims say (an exp in milliseconds)
     # exp and Date have whole-second resolution: count the lifetime a second short.
     lifetime -= min(1.0, lifetime / 2)
     return access_token(value, claims, lifetime, sent_at + lifetime, settings)

@@ -13,7 +13,8 @@ from collections.abc import Callable, Mapping
 
 from ._errors import LeanIXConfigError, LeanIXCredentialsError
 
-_PRINTABLE_ASCII = re.compile(r"[\x21-\x7e]+")
+# What an API token or an access token may hold: both go into an HTTP header.
+PRINTABLE_ASCII = re.compile(r"[\x21-\x7e]+")
 MAX_TOKEN_FILE = 64 * 1024  # bytes; an API token has some 40
 # A file rewritten in place is empty between its truncation and its write: reads before "empty".
 EMPTY_READS = 5
@@ -185,7 +186,7 @@ def _token_problem(value: object) -> str:
     value = value.strip()
     if not value:
         return "is empty"
-    if not _PRINTABLE_ASCII.fullmatch(value):
+    if not PRINTABLE_ASCII.fullmatch(value):
         return "contains spaces, control or non-ASCII characters"
     return ""
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -15,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from leanix_auth._config import MAX_LIFETIME
 from leanix_auth.testing import LeanIXServer, make_token
 
 EXE = str(Path(sys.executable).with_name("leanix-auth"))
@@ -388,3 +390,44 @@ def test_inspect_says_when_a_claim_has_the_wrong_type(
     assert result.returncode == 0
     assert says in result.stdout.splitlines()
     assert "1970" not in result.stdout
+
+
+@pytest.mark.parametrize(
+    "planted",
+    [
+        '{"access_token": "planted", "lifetime": 1e308, "expires_at": 1e300}',
+        '{"access_token": "planted", "lifetime": Infinity, "expires_at": Infinity}',
+        '{"access_token": "planted\\nX-Evil: 1", "lifetime": 3600, "expires_at": %(soon)s}',
+        '{"access_token": "planted", "lifetime": 1e12, "expires_at": %(far)s}',
+    ],
+)
+def test_the_cli_trusts_its_cache_file_no_more_than_the_library_does(
+    leanix_server: LeanIXServer, tmp_path: Path, planted: str
+) -> None:
+    env = user_env(
+        tmp_path, LEANIX_BASE_URL=leanix_server.base_url, LEANIX_API_TOKEN=leanix_server.api_token
+    )
+    assert run("token", env=env).returncode == 0
+    [entry] = (tmp_path / "cache" / "leanix-auth").glob("*.json")
+    entry.write_text(planted % {"soon": time.time() + 3000, "far": time.time() + 1e11})
+    result = run("token", env=env)
+    assert result.returncode == 0
+    assert "planted" not in result.stdout
+    assert result.stdout.strip() == leanix_server.issued_tokens[-1]
+    assert len(leanix_server.issued_tokens) == 2
+
+
+def test_no_token_is_trusted_for_longer_than_a_day_whatever_its_exp(
+    leanix_server: LeanIXServer, tmp_path: Path
+) -> None:
+    exp_in_milliseconds = int(time.time() * 1000) + 3600_000
+    answer = {"access_token": make_token(exp=exp_in_milliseconds), "token_type": "bearer"}
+    leanix_server.add("POST", "/services/mtm/v1/oauth2/token", json=answer)
+    env = user_env(
+        tmp_path, LEANIX_BASE_URL=leanix_server.base_url, LEANIX_API_TOKEN=leanix_server.api_token
+    )
+    assert run("token", env=env).returncode == 0
+    [entry] = (tmp_path / "cache" / "leanix-auth").glob("*.json")
+    stored = json.loads(entry.read_text())
+    assert 0 < stored["lifetime"] <= MAX_LIFETIME == 86400
+    assert stored["expires_at"] <= time.time() + MAX_LIFETIME

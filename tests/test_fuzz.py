@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from leanix_auth import LeanIXAuth, LeanIXAuthError, LeanIXConfigError, LeanIXHttpxAuth
-from leanix_auth._config import is_loopback, resolve
+from leanix_auth._config import MAX_LIFETIME, is_loopback, resolve
 from leanix_auth._effects import ExchangeRequest, Failure, Reply, Sleep
 from leanix_auth._exchange import ATTEMPTS, MAX_RETRY_AFTER, exchange, parse_token_response
 from leanix_auth._token_source import Secret
@@ -173,7 +173,7 @@ def test_any_200_is_a_sound_token_or_one_token_error(body: bytes, date: str | No
         assert str(error)
         return
     assert math.isfinite(token.lifetime)
-    assert token.lifetime > 0
+    assert 0 < token.lifetime <= MAX_LIFETIME  # whatever the claims say (an exp in milliseconds)
     assert (
         sent_at
         < token.refresh_at
