@@ -223,6 +223,30 @@ def _letters_and_digits(text: str) -> str:
     return "".join(c for c in text.lower() if c.isalnum())
 
 
+def certificate_failure(exc: BaseException, remedy: str) -> Failure | None:
+    """The Failure a transport error means if a certificate failed verification; None if not.
+    Deterministic, so never retried: say how to trust a private CA instead."""
+    import ssl  # deferred: loaded by then, as the client that raised `exc` has imported it
+
+    seen: set[int] = set()
+    pending: list[object] = [exc]
+    while pending:  # the clients wrap it: in causes, contexts, args and urllib3's reason
+        cause = pending.pop()
+        if not isinstance(cause, BaseException) or id(cause) in seen:
+            continue
+        if isinstance(cause, ssl.SSLCertVerificationError):
+            reason = (cause.verify_message or str(cause))[:200]
+            return Failure(
+                f"the TLS certificate of the token endpoint could not be verified ({reason}); "
+                f"if a private CA signed it, {remedy}",
+                retryable=False,
+            )
+        seen.add(id(cause))
+        pending += [cause.__cause__, cause.__context__, getattr(cause, "reason", None)]
+        pending += cause.args
+    return None
+
+
 def _safe_origin(url: str) -> str:
     try:
         return origin_of(url) if url else "an unnamed location"

@@ -18,7 +18,7 @@ from . import _async, _config
 from ._adapter import AuthAdapter, checked_client
 from ._config import DEFAULT_MANDATORY_MARGIN, DEFAULT_REFRESH_MARGIN, DEFAULT_TIMEOUT, Settings
 from ._effects import AccessToken, ExchangeRequest, Failure, Reply, TokenFlow
-from ._exchange import MAX_TOKEN_RESPONSE
+from ._exchange import MAX_TOKEN_RESPONSE, certificate_failure
 from ._keeper import obtain, renew, replace_refused
 from ._shared import TokenCache
 
@@ -236,8 +236,17 @@ def _as_httpx(request: ExchangeRequest) -> httpx.Request:
     )
 
 
+_TRUST = (
+    "pass client=httpx.Client(verify=...) and async_client=httpx.AsyncClient(verify=...) with "
+    "an ssl.SSLContext that trusts it, or set SSL_CERT_FILE to its CA bundle"
+)
+
+
 def _failure(exc: httpx.RequestError, request: ExchangeRequest, *, answered: bool) -> Failure:
     """What a transport error means for the retry rules, worded like requests' adapter."""
+    tls = certificate_failure(exc, _TRUST)
+    if tls is not None:
+        return tls
     if isinstance(exc, httpx.ConnectTimeout):
         return Failure(f"no connection within {request.timeout:g} s", retryable=True)
     if answered:  # the status line came, then the answer broke off or stalled: try again

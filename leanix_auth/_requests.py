@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 from typing import Any
@@ -16,7 +17,7 @@ from . import _config
 from ._adapter import AuthAdapter, checked_client
 from ._config import DEFAULT_MANDATORY_MARGIN, DEFAULT_REFRESH_MARGIN, DEFAULT_TIMEOUT, Settings
 from ._effects import AccessToken, ExchangeRequest, Failure, Reply
-from ._exchange import MAX_TOKEN_RESPONSE
+from ._exchange import MAX_TOKEN_RESPONSE, certificate_failure
 from ._keeper import obtain, replace_refused
 from ._shared import TokenCache
 
@@ -129,7 +130,10 @@ class LeanIXAuth(AuthAdapter, AuthBase):
                 allow_redirects=False,
                 auth=_no_auth,
                 stream=True,
+                verify=_ca_from_environment(session),
             )
+        except requests.exceptions.SSLError as exc:
+            return certificate_failure(exc, _TRUST) or Failure(_reason(exc), retryable=True)
         except requests.exceptions.ConnectTimeout:
             return Failure(f"no connection within {request.timeout:g} s", retryable=True)
         except requests.exceptions.Timeout:
@@ -190,6 +194,23 @@ def _rewind(request: requests.PreparedRequest) -> bool:
     except requests.exceptions.UnrewindableBodyError:
         return False
     return True
+
+
+_TRUST = (
+    "pass session=requests.Session() with session.verify set to its CA bundle, or set "
+    "REQUESTS_CA_BUNDLE or SSL_CERT_FILE to that bundle"
+)
+
+
+def _ca_from_environment(session: requests.Session) -> str | None:
+    """SSL_CERT_FILE (or SSL_CERT_DIR), as httpx and OpenSSL honour them, for a session that
+    trusts the environment and has no CA of its own; requests itself reads only
+    REQUESTS_CA_BUNDLE and CURL_CA_BUNDLE, which still come first. None: requests decides."""
+    if not session.trust_env or session.verify is not True:
+        return None
+    if os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE"):
+        return None
+    return os.environ.get("SSL_CERT_FILE") or os.environ.get("SSL_CERT_DIR") or None
 
 
 def _reason(exc: BaseException) -> str:
