@@ -14,11 +14,11 @@ import json
 import logging
 import math
 import random
-import time
-from collections.abc import Callable, Generator, Mapping
+from collections.abc import Generator, Mapping
 from email.utils import parsedate_to_datetime
 from typing import Any
 
+from ._clock import SYSTEM_CLOCK, Clock
 from ._config import Settings, is_loopback, origin_of
 from ._effects import (
     AccessToken,
@@ -33,8 +33,6 @@ from ._errors import LeanIXConfigError, LeanIXCredentialsError, LeanIXTokenError
 from ._token_source import basic_credentials
 
 logger = logging.getLogger("leanix_auth")
-
-Clock = Callable[[], float]
 
 ATTEMPTS = 4  # one try and three retries of a 429, a 5xx or a failed connection
 MAX_RETRY_AFTER = 20.0  # the longest Retry-After we wait for; a longer one ends the exchange
@@ -91,13 +89,13 @@ def exchange(
         body=b"grant_type=client_credentials",
         timeout=settings.timeout,
     )
-    started = clock()
+    started = clock.monotonic()
     budget = exchange_budget(settings)
     for attempt in range(1, ATTEMPTS + 1):
-        sent_at = clock()
+        sent_at = clock.monotonic()
         answer = yield request
         if isinstance(answer, Reply) and answer.status == 200:
-            token = parse_token_response(answer, sent_at, settings)
+            token = parse_token_response(answer, sent_at, settings, clock)
             logger.info(
                 "LeanIX access token from %s, valid for %.0f s%s",
                 _safe_origin(settings.token_url),
@@ -105,11 +103,11 @@ def exchange(
                 " (a refresh ahead of expiry)" if ahead else "",
             )
             return token
-        error, delay = _judge(answer, attempt, settings, api_token)
+        error, delay = _judge(answer, attempt, settings, api_token, clock)
         if delay is None or attempt == ATTEMPTS:
             raise error
         # Pauses count against the one budget: after this one, a whole attempt must still fit.
-        left = budget - (clock() - started) - settings.timeout
+        left = budget - (clock.monotonic() - started) - settings.timeout
         if delay > min(left, MAX_RETRY_AFTER):
             raise LeanIXTokenError(
                 f"{error}; LeanIX asked to be called again in {delay:.0f} s, later than this "
@@ -122,7 +120,7 @@ def exchange(
 
 
 def _judge(
-    answer: Reply | Failure | None, attempt: int, settings: Settings, api_token: str
+    answer: Reply | Failure | None, attempt: int, settings: Settings, api_token: str, clock: Clock
 ) -> tuple[LeanIXTokenError, float | None]:
     """The error this answer means, and how long to wait before retrying (None: do not retry)."""
     url = settings.token_url
@@ -149,7 +147,7 @@ def _judge(
     text = f"LeanIX token endpoint {url} answered HTTP {status}{detail}"
     error = LeanIXTokenError(text, status=status)
     if status == 429 or status >= 500:
-        retry_after = _retry_after(answer.headers.get("retry-after"))
+        retry_after = _retry_after(answer.headers.get("retry-after"), clock.wall())
         return error, _backoff(attempt) if retry_after is None else retry_after
     return error, None
 
@@ -159,7 +157,7 @@ def _backoff(attempt: int) -> float:
     return 0.25 * 2.0 ** (attempt - 1) * random.uniform(0.5, 1.0)
 
 
-def _retry_after(value: str | None) -> float | None:
+def _retry_after(value: str | None, now: float) -> float | None:
     """Seconds to wait from a Retry-After of either form (seconds, or an HTTP date)."""
     if value is None:
         return None
@@ -169,7 +167,7 @@ def _retry_after(value: str | None) -> float | None:
         moment = _http_date(value)
         if moment is None:
             return None
-        seconds = moment - time.time()
+        seconds = moment - now
     if not math.isfinite(seconds):
         return None
     return max(seconds, 0.0)
@@ -206,7 +204,9 @@ def _safe_origin(url: str) -> str:
         return "an unparseable location"
 
 
-def parse_token_response(reply: Reply, sent_at: float, settings: Settings) -> AccessToken:
+def parse_token_response(
+    reply: Reply, sent_at: float, settings: Settings, clock: Clock = SYSTEM_CLOCK
+) -> AccessToken:
     """Read a 200 from the token endpoint. `sent_at` is the monotonic time the request left."""
     url = settings.token_url
     body = _json(reply.body)
@@ -230,7 +230,7 @@ def parse_token_response(reply: Reply, sent_at: float, settings: Settings) -> Ac
             status=200,
         )
     claims = claims_of(value)
-    lifetime = _server_lifetime(claims, body, reply.headers)
+    lifetime = _server_lifetime(claims, body, reply.headers, clock.wall())
     if lifetime is None:
         raise LeanIXTokenError(
             f"LeanIX token endpoint {url} returned a token whose lifetime is unknown: it is not a "
@@ -299,7 +299,7 @@ def _finite_or_none(value: object) -> float | None:
 
 
 def _server_lifetime(
-    claims: Mapping[str, Any], body: Mapping[str, Any], headers: Mapping[str, str]
+    claims: Mapping[str, Any], body: Mapping[str, Any], headers: Mapping[str, str], wall: float
 ) -> float | None:
     """Seconds the token has left, measured on the server's clock where we can."""
     exp = _finite_or_none(claims.get("exp"))
@@ -309,7 +309,7 @@ def _server_lifetime(
     # ago has less life left than exp - iat: take the later of the two.
     moments = [_finite_or_none(claims.get("iat")), _http_date(headers.get("date"))]
     known = [moment for moment in moments if moment is not None]
-    now = max(known) if known else time.time()  # no server clock to read: ours is all there is
+    now = max(known) if known else wall  # no server clock to read: ours is all there is
     return exp - now
 
 

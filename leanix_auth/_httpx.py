@@ -128,7 +128,7 @@ class LeanIXHttpxAuth(AuthAdapter, httpx.Auth):
         return None
 
     async def _adrive(self, flow: TokenFlow) -> AccessToken:
-        return await _async.drive(flow, self._asend)
+        return await _async.drive(flow, self._asend, self._keeper.clock)
 
     def _send(self, request: ExchangeRequest) -> Reply | Failure:
         if self._client is not None:

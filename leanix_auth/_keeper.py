@@ -13,16 +13,16 @@ import enum
 import logging
 import os
 import threading
-import time
 import weakref
 from collections.abc import Generator
 from dataclasses import dataclass
 from typing import ClassVar
 
+from ._clock import SYSTEM_CLOCK, Clock
 from ._config import Settings
 from ._effects import AccessToken, Background, TokenFlow, Wait, Wake
 from ._errors import LeanIXAuthError, LeanIXTokenError
-from ._exchange import Clock, exchange_budget, exchange_rotating, read_api_token
+from ._exchange import exchange_budget, exchange_rotating, read_api_token
 from ._shared import SharedCache
 
 logger = logging.getLogger("leanix_auth")
@@ -49,7 +49,7 @@ class TokenKeeper:
 
     _all: ClassVar[weakref.WeakSet[TokenKeeper]] = weakref.WeakSet()
 
-    def __init__(self, clock: Clock = time.monotonic) -> None:
+    def __init__(self, clock: Clock = SYSTEM_CLOCK) -> None:
         TokenKeeper._all.add(self)
         self.clock = clock
         self.current: AccessToken | None = None  # read without the lock: one attribute load
@@ -64,13 +64,13 @@ class TokenKeeper:
     def fresh_token(self) -> AccessToken | None:
         """The token, if it is before its refresh point: the lock-free path of every request."""
         token = self.current
-        if token is not None and self.clock() < token.refresh_at:
+        if token is not None and self.clock.monotonic() < token.refresh_at:
             return token
         return None
 
     def valid_token(self) -> AccessToken | None:
         token = self.current
-        if token is not None and self.clock() < token.expires_at:
+        if token is not None and self.clock.monotonic() < token.expires_at:
             return token
         return None
 
@@ -79,7 +79,7 @@ class TokenKeeper:
         if token is not None:
             return Plan(Action.USE, token, 0)
         with self._lock:
-            now = self.clock()
+            now = self.clock.monotonic()
             token = self.current
             if token is not None and now >= token.expires_at:
                 token = self.current = None
@@ -128,7 +128,7 @@ class TokenKeeper:
         with self._lock:
             self._failures += 1
             low, high = FAILED_REFRESH_BACKOFF
-            self._retry_at = self.clock() + min(low * 2 ** (self._failures - 1), high)
+            self._retry_at = self.clock.monotonic() + min(low * 2 ** (self._failures - 1), high)
             waiters = self._finish(ticket, error)
         for waiter in waiters:
             waiter(error)
@@ -136,7 +136,7 @@ class TokenKeeper:
         if token is not None:
             logger.warning(
                 "LeanIX token refresh failed; the current token stays in use for %.0f s more: %s",
-                token.expires_at - self.clock(),
+                token.expires_at - self.clock.monotonic(),
                 error,
             )
         return token

@@ -79,7 +79,7 @@ class LeanIXAuth(AuthAdapter, AuthBase):
             raise _wrong_client(request) from None
         if ours:
             token = self._keeper.current
-            if token is None or self._clock() >= token.refresh_at:
+            if token is None or self._clock.monotonic() >= token.refresh_at:
                 token = self._token()
             request.headers["Authorization"] = token.authorization
             request.hooks["response"].append(self._hook)

@@ -11,11 +11,11 @@ from collections import deque
 from collections.abc import Callable, Generator
 from typing import Any, Protocol, TypeVar
 
+from ._clock import Clock
 from ._config import Settings
 from ._effects import AccessToken, BlockingCall, Effect, TokenFlow
 from ._exchange import (
     HEADER_SAFE,
-    Clock,
     access_token,
     claims_of,
     exchange_budget,
@@ -85,7 +85,9 @@ class SharedCache:
                 token = yield from self._adopt(key, settings, clock, held, ahead=ahead)
             if token is None:
                 token, used = yield from exchange_rotating(settings, clock, api_token, ahead=ahead)
-                shared = SharedToken(token.value, token.lifetime, token.expires_at - clock())
+                shared = SharedToken(
+                    token.value, token.lifetime, token.expires_at - clock.monotonic()
+                )
                 store_key = self.key = settings.cache_key(used)  # rotated: under the new key
                 yield from self._ask(lambda: self.cache.store(store_key, shared), None)
         except BaseException:
@@ -117,7 +119,7 @@ class SharedCache:
             return None  # a poisoned entry (CR, LF, non-ASCII): as if there were none
         if held is not None and held.value == shared.value:
             return None
-        now = clock()
+        now = clock.monotonic()
         token = access_token(
             shared.value, claims_of(shared.value), shared.lifetime, now + shared.remaining, settings
         )

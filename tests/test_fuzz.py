@@ -17,6 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from leanix_auth import LeanIXAuth, LeanIXAuthError, LeanIXConfigError, LeanIXHttpxAuth
+from leanix_auth._clock import HandClock
 from leanix_auth._config import is_loopback, resolve
 from leanix_auth._effects import ExchangeRequest, Failure, Reply, Sleep
 from leanix_auth._exchange import ATTEMPTS, MAX_RETRY_AFTER, exchange, parse_token_response
@@ -193,7 +194,7 @@ replies = st.one_of(
 @settings(max_examples=400, deadline=None)
 @given(answers=st.lists(replies, min_size=ATTEMPTS, max_size=ATTEMPTS))
 def test_any_sequence_of_failures_ends_within_the_attempts(answers: list[Reply | Failure]) -> None:
-    flow = exchange(settings_for_fuzz(), lambda: 0.0, "t")
+    flow = exchange(settings_for_fuzz(), HandClock(), "t")
     sent = 0
     answer: Reply | Failure | None = None
     try:
