@@ -8,6 +8,7 @@ from contextlib import ExitStack
 
 import pytest
 
+from leanix_auth._clock import HandClock
 from leanix_auth.testing import LeanIXServer
 
 from .clients import KINDS, Call, Callers
@@ -22,6 +23,14 @@ def kind(request: pytest.FixtureRequest) -> str:
 def backend(request: pytest.FixtureRequest) -> str:
     """The event loop an async test runs on: `anyio.run(main, backend=backend)`."""
     return str(request.param)
+
+
+@pytest.fixture
+def clock() -> Iterator[HandClock]:
+    """The time of every leanix-auth object in the test, moved by hand: `clock.advance(60)`.
+    A sleep of the core (a back-off, a Retry-After) moves it at once."""
+    with HandClock().install() as hand:
+        yield hand
 
 
 @pytest.fixture
