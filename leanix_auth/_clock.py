@@ -42,7 +42,8 @@ SYSTEM_CLOCK = Clock()  # the clock of every auth object and cache
 
 class HandClock(Clock):
     """A clock that moves only when told: `advance(seconds)` moves the monotonic and the wall
-    clock together, and a sleep moves them by its length at once, as if it had been slept.
+    clock together, and a sleep moves them by its length at once, as if it had been slept (and
+    is noted in `slept`, so a test can say which pauses were taken).
 
     `with clock.install():` makes it the clock of every leanix-auth object in this process
     until the block ends.
@@ -53,6 +54,7 @@ class HandClock(Clock):
         self._lock = threading.Lock()
         self._monotonic = time.monotonic()
         self._wall = time.time() if wall is None else wall
+        self.slept: list[float] = []
         self.monotonic = lambda: self._monotonic
         self.wall = lambda: self._wall
         self.sleep = self._sleep
@@ -67,10 +69,11 @@ class HandClock(Clock):
             self._wall += seconds
 
     def _sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
         self.advance(max(seconds, 0.0))
 
     async def _asleep(self, seconds: float) -> None:
-        self.advance(max(seconds, 0.0))
+        self._sleep(seconds)
         await _sleep(0)  # still a checkpoint: other tasks run, cancellation is seen
 
     @contextmanager
