@@ -9,6 +9,7 @@ process holds) keeps real time: a hand clock cannot make a socket answer sooner.
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections.abc import Awaitable, Callable, Iterator
@@ -52,8 +53,9 @@ class HandClock(Clock):
     def __init__(self, wall: float | None = None) -> None:
         super().__init__()
         self._lock = threading.Lock()
-        self._monotonic = time.monotonic()
-        self._wall = time.time() if wall is None else wall
+        # Whole seconds, so that moving by whole seconds is exact arithmetic.
+        self._monotonic = float(math.floor(time.monotonic()))
+        self._wall = float(math.floor(time.time())) if wall is None else wall
         self.slept: list[float] = []
         self.monotonic = lambda: self._monotonic
         self.wall = lambda: self._wall

@@ -94,12 +94,13 @@ class LeanIXHttpxAuth(AuthAdapter, httpx.Auth):
             token = self._drive(obtain(self._keeper, self._settings, self._shared))
         request.headers["Authorization"] = token.authorization
         response = yield request
-        if not _refused(request, response, token):
+        if not self._refused(request, response, token):
             return
         response.read()  # frees its connection first: a wave of 401s must not starve the pool
         retry = replace_refused(self._keeper, self._settings, self._shared, token.authorization)
-        request.headers["Authorization"] = self._drive(retry).authorization
-        yield request
+        token = self._drive(retry)
+        request.headers["Authorization"] = token.authorization
+        self._judge_resend((yield request), token)
 
     async def async_auth_flow(
         self, request: httpx.Request
@@ -112,12 +113,33 @@ class LeanIXHttpxAuth(AuthAdapter, httpx.Auth):
             token = await self._adrive(obtain(self._keeper, self._settings, self._shared))
         request.headers["Authorization"] = token.authorization
         response = yield request
-        if not _refused(request, response, token):
+        if not self._refused(request, response, token):
             return
         await response.aread()  # as in sync_auth_flow
         retry = replace_refused(self._keeper, self._settings, self._shared, token.authorization)
-        request.headers["Authorization"] = (await self._adrive(retry)).authorization
-        yield request
+        token = await self._adrive(retry)
+        request.headers["Authorization"] = token.authorization
+        self._judge_resend((yield request), token)
+
+    def _refused(
+        self, request: httpx.Request, response: httpx.Response, token: AccessToken
+    ) -> bool:
+        """Should this response make us resend the request with a new token?"""
+        keeper = self._keeper
+        if response.status_code != 401:
+            if keeper.cooling is not None:
+                keeper.accepted(token.authorization)
+            return False
+        if keeper.is_cooling(token.authorization):
+            return False  # refused right after it was fetched: the API refuses any token now
+        return _resendable(request, response, token)
+
+    def _judge_resend(self, response: httpx.Response, token: AccessToken) -> None:
+        """The resend's answer: a 401 to a token fetched for it starts the cool-down."""
+        if response.status_code == 401:
+            self._keeper.refused_fresh(token.authorization)
+        elif self._keeper.cooling is not None:
+            self._keeper.accepted(token.authorization)
 
     def _fresh_token_for(self, request: httpx.Request) -> AccessToken | None:
         """The token for a request to the workspace's own origin while it is fresh; else None.
@@ -143,10 +165,8 @@ class LeanIXHttpxAuth(AuthAdapter, httpx.Auth):
             return await _apost(client, request)
 
 
-def _refused(request: httpx.Request, response: httpx.Response, token: AccessToken) -> bool:
-    """Is this a 401 to our bearer for a request we can send again?"""
-    if response.status_code != 401:
-        return False
+def _resendable(request: httpx.Request, response: httpx.Response, token: AccessToken) -> bool:
+    """Is this 401 an answer to our bearer, for a request we can send again?"""
     if response.request.headers.get("Authorization") != token.authorization:
         return False  # a redirect took the request elsewhere, without our bearer: not our 401
     try:

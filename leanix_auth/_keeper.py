@@ -16,18 +16,23 @@ import threading
 import weakref
 from collections.abc import Generator
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from ._clock import SYSTEM_CLOCK, Clock
 from ._config import Settings
-from ._effects import AccessToken, Background, TokenFlow, Wait, Wake
+from ._effects import AccessToken, Background, Effect, TokenFlow, Wait, Wake
 from ._errors import LeanIXAuthError, LeanIXTokenError
 from ._exchange import exchange_budget, exchange_rotating, read_api_token
 from ._shared import SharedCache
 
 logger = logging.getLogger("leanix_auth")
 
-FAILED_REFRESH_BACKOFF = (1.0, 60.0)  # first and longest pause after a failed refresh ahead
+# After a failed exchange: the first and the longest pause before the next one. With a token in
+# hand, the token is used meanwhile; with none, callers get the last error at once.
+FAILED_EXCHANGE_BACKOFF = (1.0, 60.0)
+# How long 401s on a token that the API refused as soon as it was fetched pass through without a
+# new exchange: such an API refuses every token (a permission problem, not an expired token).
+REFUSED_FRESH_COOL_DOWN = 60.0
 
 
 class Action(enum.Enum):
@@ -35,6 +40,7 @@ class Action(enum.Enum):
     REFRESH = "use the token in hand and refresh it: this caller was chosen to"
     EXCHANGE = "exchange now and wait for it: this caller was chosen to"
     WAIT = "wait for the exchange under way"
+    PAUSED = "fail at once with the last error: exchanges failed lately and no token is in hand"
 
 
 @dataclass(frozen=True)
@@ -42,6 +48,7 @@ class Plan:
     action: Action
     token: AccessToken | None
     ticket: int  # the exchange this caller claimed (REFRESH, EXCHANGE) or waits for (WAIT)
+    error: LeanIXAuthError | None = None  # PAUSED: the error of the last exchange
 
 
 class TokenKeeper:
@@ -60,6 +67,11 @@ class TokenKeeper:
         self._last_error: LeanIXAuthError | None = None
         self._retry_at = 0.0
         self._failures = 0
+        self._pause_error: LeanIXAuthError | None = None
+        self.failed_source: str | None = None  # cache key of the API token that failed last
+        # A token the API refused right after it was fetched, and until when its 401s pass
+        # through (REFUSED_FRESH_COOL_DOWN). Read without the lock, on the path of a response.
+        self.cooling: tuple[str, float] | None = None
 
     def fresh_token(self) -> AccessToken | None:
         """The token, if it is before its refresh point: the lock-free path of every request."""
@@ -89,9 +101,12 @@ class TokenKeeper:
                 if token is not None and now < token.mandatory_at:
                     return Plan(Action.USE, token, 0)
                 return Plan(Action.WAIT, token, self._ticket)
-            if token is not None and now < self._retry_at:
-                # A refresh failed lately: back off while the token is good.
-                return Plan(Action.USE, token, 0)
+            if now < self._retry_at:
+                # Exchanges failed lately: back off, with the token in hand if it is good.
+                if token is not None:
+                    return Plan(Action.USE, token, 0)
+                if self._pause_error is not None:
+                    return Plan(Action.PAUSED, None, 0, self._pause_error)
             self._in_flight = True
             if token is not None and now < token.mandatory_at:
                 return Plan(Action.REFRESH, token, self._ticket)
@@ -114,11 +129,17 @@ class TokenKeeper:
             error = self._last_error
         waiter(error)
 
+    def resume(self) -> None:
+        """End the pause after failed exchanges: the API token's source has changed."""
+        with self._lock:
+            self._retry_at = 0.0
+
     def store(self, token: AccessToken, ticket: int) -> None:
         with self._lock:
             self.current = token
             self._failures = 0
             self._retry_at = 0.0
+            self._pause_error = None
             waiters = self._finish(ticket, None)
         for waiter in waiters:
             waiter(None)
@@ -127,8 +148,8 @@ class TokenKeeper:
         """Record a failed exchange. Returns the token still worth using, if there is one."""
         with self._lock:
             self._failures += 1
-            low, high = FAILED_REFRESH_BACKOFF
-            self._retry_at = self.clock.monotonic() + min(low * 2 ** (self._failures - 1), high)
+            self._retry_at = self.clock.monotonic() + backoff(self._failures)
+            self._pause_error = error
             waiters = self._finish(ticket, error)
         for waiter in waiters:
             waiter(error)
@@ -173,6 +194,23 @@ class TokenKeeper:
             if self.current is not None and self.current.authorization == authorization:
                 self.current = None
 
+    def refused_fresh(self, authorization: str) -> None:
+        """The API refused `authorization`, a token fetched in answer to a 401: until the
+        cool-down ends, its 401s pass through without an exchange."""
+        self.cooling = (authorization, self.clock.monotonic() + REFUSED_FRESH_COOL_DOWN)
+
+    def is_cooling(self, authorization: str) -> bool:
+        cooling = self.cooling
+        if cooling is None or cooling[0] != authorization:
+            return False
+        return self.clock.monotonic() < cooling[1]
+
+    def accepted(self, authorization: str) -> None:
+        """The API accepted `authorization`: a later 401 on it is a revocation, to heal at once."""
+        cooling = self.cooling
+        if cooling is not None and cooling[0] == authorization:
+            self.cooling = None
+
     def _reset_after_fork(self) -> None:
         # In a forked child no exchange of the parent's is running, and the lock may be held by
         # a thread that does not exist here: start clean, keeping the token.
@@ -190,6 +228,12 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=TokenKeeper._reset_all_after_fork)
 
 
+def backoff(failures: int) -> float:
+    """The pause after `failures` failed exchanges in a row: doubling, capped."""
+    low, high = FAILED_EXCHANGE_BACKOFF
+    return min(low * 2.0 ** min(failures - 1, 32), high)  # 2 ** 32: past the cap, never overflows
+
+
 def obtain(keeper: TokenKeeper, settings: Settings, shared: SharedCache | None = None) -> TokenFlow:
     """A token for one request: the one in hand, or one this caller or another exchanges. A
     failed exchange never drops a token that is still valid."""
@@ -197,6 +241,11 @@ def obtain(keeper: TokenKeeper, settings: Settings, shared: SharedCache | None =
         plan = keeper.plan()
         if plan.action is Action.USE and plan.token is not None:
             return plan.token
+        if plan.action is Action.PAUSED and plan.error is not None:
+            if not (yield from source_changed(keeper, settings)):
+                raise copy_error(plan.error)
+            keeper.resume()
+            continue
         if plan.action is Action.WAIT:
             error = yield from await_exchange(keeper, settings, plan.ticket)
             if error is None:
@@ -236,6 +285,15 @@ def renew(keeper: TokenKeeper, settings: Settings, shared: SharedCache | None = 
             return token
 
 
+def source_changed(keeper: TokenKeeper, settings: Settings) -> Generator[Effect, Any, bool]:
+    """Does the API token's source hold another token than the one that failed last (rotated in
+    a file or a secrets manager)? A fixed value never changes."""
+    if settings.source.value is not None:
+        return False
+    api_token = yield from read_api_token(settings)
+    return settings.cache_key(api_token) != keeper.failed_source
+
+
 def await_exchange(
     keeper: TokenKeeper, settings: Settings, ticket: int
 ) -> Generator[Wait, object, LeanIXAuthError | None]:
@@ -267,13 +325,16 @@ def settle(
     keeper: TokenKeeper, settings: Settings, shared: SharedCache | None, ticket: int, *, ahead: bool
 ) -> TokenFlow:
     """Run exchange `ticket`, which this caller claimed, and tell the keeper how it went."""
+    api_token = None
     try:
+        api_token = yield from read_api_token(settings)
         if shared is None:
-            api_token = yield from read_api_token(settings)
             token, _ = yield from exchange_rotating(settings, keeper.clock, api_token, ahead=ahead)
         else:
-            token = yield from shared.exchange(settings, keeper.clock, keeper.current, ahead=ahead)
+            held = keeper.current
+            token = yield from shared.exchange(settings, keeper.clock, api_token, held, ahead=ahead)
     except LeanIXAuthError as error:
+        keeper.failed_source = settings.cache_key(api_token) if api_token is not None else None
         keeper.failed(error, ticket)
         raise
     except BaseException:

@@ -94,7 +94,12 @@ class LeanIXAuth(AuthAdapter, AuthBase):
     def _retry_on_401(self, response: requests.Response, **kwargs: Any) -> requests.Response:
         request = response.request
         sent = request.headers.get("Authorization")
-        if response.status_code != 401 or sent is None or not _rewind(request):
+        keeper = self._keeper
+        if response.status_code != 401:
+            if keeper.cooling is not None and sent is not None:
+                keeper.accepted(sent)
+            return response
+        if sent is None or keeper.is_cooling(sent) or not _rewind(request):
             return response
         # Drain first, so the connection goes back to the pool even if no new token can be had.
         response.content  # noqa: B018
@@ -108,6 +113,8 @@ class LeanIXAuth(AuthAdapter, AuthBase):
         second: requests.Response = response.connection.send(retry, **kwargs)
         second.history.append(response)
         second.request = retry
+        if second.status_code == 401:
+            keeper.refused_fresh(token.authorization)
         return second
 
     def _send(self, request: ExchangeRequest) -> Reply | Failure:

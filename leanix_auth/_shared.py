@@ -20,7 +20,6 @@ from ._exchange import (
     claims_of,
     exchange_budget,
     exchange_rotating,
-    read_api_token,
 )
 from ._shared_token import SharedToken
 
@@ -69,12 +68,18 @@ class SharedCache:
         self.refused: deque[str] = deque(maxlen=4)
 
     def exchange(
-        self, settings: Settings, clock: Clock, held: AccessToken | None, *, ahead: bool
+        self,
+        settings: Settings,
+        clock: Clock,
+        api_token: str,
+        held: AccessToken | None,
+        *,
+        ahead: bool,
     ) -> TokenFlow:
-        """An exchange for everyone who shares the cache: take a token another process stored if
-        it will do; else take the lock, look again, and only then exchange and store. `held` is
-        the token in hand, which whoever asks for a new token does not want back."""
-        api_token = yield from read_api_token(settings)
+        """An exchange of `api_token` for everyone who shares the cache: take a token another
+        process stored if it will do; else take the lock, look again, and only then exchange and
+        store. `held` is the token in hand, which whoever asks for a new token does not want
+        back."""
         key = self.key = settings.cache_key(api_token)
         token = yield from self._adopt(key, settings, clock, held, ahead=ahead)
         if token is not None:
