@@ -19,7 +19,7 @@ from ._effects import (
     Wait,
     unknown,
 )
-from ._errors import LeanIXAuthError
+from ._errors import LeanIXAuthError, LeanIXTokenError
 
 Send = Callable[[ExchangeRequest], Reply | Failure]
 
@@ -72,6 +72,14 @@ def _drive_quietly(flow: TokenFlow, send: Send, clock: Clock) -> None:
 
 
 def wait(effect: Wait) -> LeanIXAuthError | TimeoutError | None:
+    if effect.thread == threading.get_ident():
+        # The exchange runs in a task of this thread's event loop, which blocking here stops:
+        # it could never end.
+        raise LeanIXTokenError(
+            "get_token() was called on the thread of an event loop whose task is exchanging the "
+            "token, and would wait for it forever: in async code use `await auth.aget_token()`, "
+            "or httpx.AsyncClient with LeanIXHttpxAuth"
+        )
     done = threading.Event()
     outcome: list[LeanIXAuthError | None] = []
 

@@ -74,6 +74,7 @@ class Wait:
 
     subscribe: Callable[[Wake], None]
     timeout: float
+    thread: int | None = None  # the thread whose code runs that exchange, if it has started
 
 
 @dataclass(frozen=True)

@@ -301,16 +301,20 @@ def _finite_or_none(value: object) -> float | None:
 def _server_lifetime(
     claims: Mapping[str, Any], body: Mapping[str, Any], headers: Mapping[str, str], wall: float
 ) -> float | None:
-    """Seconds the token has left, measured on the server's clock where we can."""
+    """Seconds the token has, on the clock of whoever issued it: `exp - iat`; without `iat`
+    (LeanIX sends none), `exp` against the answer's `Date`; without either, against our clock.
+
+    The issuer's own clock decides, never the later of two clocks: an issuer whose clock runs
+    behind its HTTP front would otherwise have every token refused as expired, an outage no
+    retry heals. A token issued long ago that the API refuses anyway is healed by the resend
+    on 401."""
     exp = _finite_or_none(claims.get("exp"))
     if exp is None:
         return _finite_or_none(body.get("expires_in"))
-    # The server's clock: when the token was issued and when it was sent. A token issued long
-    # ago has less life left than exp - iat: take the later of the two.
-    moments = [_finite_or_none(claims.get("iat")), _http_date(headers.get("date"))]
-    known = [moment for moment in moments if moment is not None]
-    now = max(known) if known else wall  # no server clock to read: ours is all there is
-    return exp - now
+    for issued in (_finite_or_none(claims.get("iat")), _http_date(headers.get("date"))):
+        if issued is not None:
+            return exp - issued
+    return exp - wall
 
 
 def _instance_origin(claims: Mapping[str, Any]) -> str | None:

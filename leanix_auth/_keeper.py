@@ -68,6 +68,7 @@ class TokenKeeper:
         self._retry_at = 0.0
         self._failures = 0
         self._pause_error: LeanIXAuthError | None = None
+        self.exchanging_thread: int | None = None  # whose code runs the exchange in flight
         self.failed_source: str | None = None  # cache key of the API token that failed last
         # A token the API refused right after it was fetched, and until when its 401s pass
         # through (REFUSED_FRESH_COOL_DOWN). Read without the lock, on the path of a response.
@@ -184,6 +185,7 @@ class TokenKeeper:
         self._in_flight = False
         self._ticket += 1
         self._last_error = error
+        self.exchanging_thread = None
         waiters, self._waiters = self._waiters, []
         return waiters
 
@@ -299,7 +301,7 @@ def await_exchange(
 ) -> Generator[Wait, object, LeanIXAuthError | None]:
     """Wait for another caller's exchange, never longer than an exchange can take."""
     budget = exchange_budget(settings)
-    outcome = yield Wait(lambda wake: keeper.wait(ticket, wake), budget)
+    outcome = yield Wait(lambda wake: keeper.wait(ticket, wake), budget, keeper.exchanging_thread)
     if isinstance(outcome, TimeoutError):
         error = LeanIXTokenError(
             f"the token exchange with {settings.token_url} did not finish within {budget:g} s"
@@ -325,6 +327,7 @@ def settle(
     keeper: TokenKeeper, settings: Settings, shared: SharedCache | None, ticket: int, *, ahead: bool
 ) -> TokenFlow:
     """Run exchange `ticket`, which this caller claimed, and tell the keeper how it went."""
+    keeper.exchanging_thread = threading.get_ident()  # a detached refresh: its own thread
     api_token = None
     try:
         api_token = yield from read_api_token(settings)

@@ -3,16 +3,27 @@ every token costs a few exchanges, not one per call. Time moves by hand (`clock.
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import threading
+from collections.abc import Callable
 
 import pytest
 
-from leanix_auth import LeanIXCredentialsError
+from leanix_auth import (
+    CacheLock,
+    LeanIXAuth,
+    LeanIXCredentialsError,
+    LeanIXHttpxAuth,
+    LeanIXTokenError,
+    MemoryCache,
+    SharedToken,
+)
 from leanix_auth._clock import HandClock
 from leanix_auth._keeper import FAILED_EXCHANGE_BACKOFF, REFUSED_FRESH_COOL_DOWN, backoff
 from leanix_auth.testing import LeanIXServer
 
-from .clients import Callers
+from .clients import Callers, until
 
 SYNC_KINDS = ["requests", "httpx"]
 
@@ -93,3 +104,111 @@ def test_a_token_accepted_after_a_refusal_heals_its_revocation_at_once(
     leanix_server.revoke_tokens()
     assert call(leanix_server.base_url + "/services/a/v1") == 200  # healed on the first call
     assert len(leanix_server.token_requests) == 3
+
+
+class _BusyElsewhere:
+    """A lock another process holds for the whole budget, storing its token meanwhile."""
+
+    def __init__(self, meanwhile: Callable[[], None]) -> None:
+        self._meanwhile = meanwhile
+
+    def acquire(self, *, timeout: float) -> bool:
+        self._meanwhile()
+        return False
+
+    def release(self) -> None:
+        raise AssertionError("never held, never released")
+
+
+class LockedElsewhere(MemoryCache):
+    def __init__(self, stored_meanwhile: str) -> None:
+        super().__init__()
+        self.loads = 0
+        self._value = stored_meanwhile
+
+    def load(self, key: str) -> SharedToken | None:
+        self.loads += 1
+        return super().load(key)
+
+    def lock(self, key: str, ttl: float) -> CacheLock:
+        return _BusyElsewhere(lambda: self.store(key, SharedToken(self._value, 3600, 3599)))
+
+
+def test_a_lock_busy_for_the_whole_budget_sends_the_waiter_to_the_cache_not_to_leanix(
+    leanix_server: LeanIXServer,
+) -> None:
+    theirs = leanix_server.issue_token()  # as if another process had exchanged
+    cache = LockedElsewhere(stored_meanwhile=theirs)
+    auth = LeanIXAuth(leanix_server.api_token, base_url=leanix_server.base_url, cache=cache)
+    assert auth.get_token() == theirs
+    assert cache.loads == 2  # before the lock, and again after waiting for it
+    assert leanix_server.token_requests == []
+
+
+class _Down:
+    def __init__(self, cache: Outage, lock: CacheLock) -> None:
+        self._cache, self._lock = cache, lock
+
+    def acquire(self, *, timeout: float) -> bool:
+        self._cache.check()
+        return self._lock.acquire(timeout=timeout)
+
+    def release(self) -> None:
+        self._cache.check()
+        self._lock.release()
+
+
+class Outage(MemoryCache):
+    """A cache whose server is down until `down` is False; `lock()` does no I/O, as Redis's."""
+
+    down = True
+
+    def check(self) -> None:
+        if self.down:
+            raise ConnectionError("connection refused")
+
+    def load(self, key: str) -> SharedToken | None:
+        self.check()
+        return super().load(key)
+
+    def store(self, key: str, token: SharedToken) -> None:
+        self.check()
+        super().store(key, token)
+
+    def lock(self, key: str, ttl: float) -> CacheLock:
+        return _Down(self, super().lock(key, ttl))
+
+
+def test_a_cache_outage_is_one_warning_when_it_starts_and_one_line_when_it_ends(
+    leanix_server: LeanIXServer, all_logs: list[logging.LogRecord]
+) -> None:
+    cache = Outage()
+    auth = LeanIXAuth(leanix_server.api_token, base_url=leanix_server.base_url, cache=cache)
+    for _ in range(3):
+        auth.refresh()
+    said = [(r.levelname, r.getMessage()) for r in all_logs if "cache" in r.getMessage()]
+    assert [level for level, _ in said] == ["WARNING"]
+    assert "token cache unavailable" in said[0][1]
+    cache.down = False
+    auth.refresh()
+    said = [(r.levelname, r.getMessage()) for r in all_logs if "cache" in r.getMessage()]
+    assert said[1:] == [("INFO", "token cache answers again")]
+    assert len(leanix_server.token_requests) == 4
+
+
+def test_a_sync_call_on_the_loop_that_exchanges_fails_at_once_and_harms_no_task(
+    leanix_server: LeanIXServer,
+) -> None:
+    leanix_server.token_delay = 0.3  # the task's exchange is under way while the sync call comes
+    auth = LeanIXHttpxAuth(leanix_server.api_token, base_url=leanix_server.base_url)
+
+    async def main() -> tuple[str, str]:
+        exchanging = asyncio.create_task(auth.aget_token())
+        await until(lambda: leanix_server.token_requests)
+        with pytest.raises(LeanIXTokenError, match=r"await auth.aget_token\(\)") as caught:
+            auth.get_token()  # blocking this loop would stall `exchanging` for good
+        return await exchanging, str(caught.value)
+
+    token, _ = asyncio.run(main())
+    assert token in leanix_server.issued_tokens
+    assert len(leanix_server.token_requests) == 1
