@@ -127,18 +127,16 @@ class LeanIXHttpxAuth(AuthAdapter, httpx.Auth):
         """Should this response make us resend the request with a new token?"""
         keeper = self._keeper
         if response.status_code != 401:
-            if keeper.cooling is not None:
+            if keeper.probation is not None or keeper.cooling is not None:
                 keeper.accepted(token.authorization)
             return False
-        if keeper.is_cooling(token.authorization):
-            return False  # refused right after it was fetched: the API refuses any token now
-        return _resendable(request, response, token)
+        return _resendable(request, response, token) and keeper.heals(token.authorization)
 
     def _judge_resend(self, response: httpx.Response, token: AccessToken) -> None:
         """The resend's answer: a 401 to a token fetched for it starts the cool-down."""
         if response.status_code == 401:
-            self._keeper.refused_fresh(token.authorization)
-        elif self._keeper.cooling is not None:
+            self._keeper.heals(token.authorization)
+        else:
             self._keeper.accepted(token.authorization)
 
     def _fresh_token_for(self, request: httpx.Request) -> AccessToken | None:

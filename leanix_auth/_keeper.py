@@ -70,8 +70,10 @@ class TokenKeeper:
         self._pause_error: LeanIXAuthError | None = None
         self.exchanging_thread: int | None = None  # whose code runs the exchange in flight
         self.failed_source: str | None = None  # cache key of the API token that failed last
-        # A token the API refused right after it was fetched, and until when its 401s pass
-        # through (REFUSED_FRESH_COOL_DOWN). Read without the lock, on the path of a response.
+        # A token fetched in answer to a 401 and not yet accepted by the API; and one the API
+        # refused all the same, with the end of its cool-down. Both are read without the lock on
+        # the path of every response, and are None nearly always.
+        self.probation: str | None = None
         self.cooling: tuple[str, float] | None = None
 
     def fresh_token(self) -> AccessToken | None:
@@ -196,22 +198,28 @@ class TokenKeeper:
             if self.current is not None and self.current.authorization == authorization:
                 self.current = None
 
-    def refused_fresh(self, authorization: str) -> None:
-        """The API refused `authorization`, a token fetched in answer to a 401: until the
-        cool-down ends, its 401s pass through without an exchange."""
-        self.cooling = (authorization, self.clock.monotonic() + REFUSED_FRESH_COOL_DOWN)
-
-    def is_cooling(self, authorization: str) -> bool:
-        cooling = self.cooling
-        if cooling is None or cooling[0] != authorization:
-            return False
-        return self.clock.monotonic() < cooling[1]
+    def heals(self, authorization: str) -> bool:
+        """The API answered 401 to `authorization`: may a new token heal that? Not if the API
+        refused a token fetched in answer to a 401 (it refuses any token: a permission problem);
+        then the 401s on that token pass through, without an exchange, for the cool-down."""
+        now = self.clock.monotonic()
+        with self._lock:
+            cooling = self.cooling
+            if cooling is not None and cooling[0] == authorization and now < cooling[1]:
+                return False
+            if authorization == self.probation:
+                self.probation = None
+                self.cooling = (authorization, now + REFUSED_FRESH_COOL_DOWN)
+                return False
+            return True
 
     def accepted(self, authorization: str) -> None:
         """The API accepted `authorization`: a later 401 on it is a revocation, to heal at once."""
-        cooling = self.cooling
-        if cooling is not None and cooling[0] == authorization:
-            self.cooling = None
+        with self._lock:
+            if self.probation == authorization:
+                self.probation = None
+            if self.cooling is not None and self.cooling[0] == authorization:
+                self.cooling = None
 
     def _reset_after_fork(self) -> None:
         # In a forked child no exchange of the parent's is running, and the lock may be held by
@@ -320,7 +328,9 @@ def replace_refused(
     keeper.discard(authorization)
     if shared is not None:
         yield from shared.forget(authorization.removeprefix("Bearer "))
-    return (yield from obtain(keeper, settings, shared))
+    token = yield from obtain(keeper, settings, shared)
+    keeper.probation = token.authorization  # until the API accepts it
+    return token
 
 
 def settle(

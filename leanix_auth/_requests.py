@@ -96,10 +96,10 @@ class LeanIXAuth(AuthAdapter, AuthBase):
         sent = request.headers.get("Authorization")
         keeper = self._keeper
         if response.status_code != 401:
-            if keeper.cooling is not None and sent is not None:
+            if sent is not None and (keeper.probation is not None or keeper.cooling is not None):
                 keeper.accepted(sent)
             return response
-        if sent is None or keeper.is_cooling(sent) or not _rewind(request):
+        if sent is None or not _rewind(request) or not keeper.heals(sent):
             return response
         # Drain first, so the connection goes back to the pool even if no new token can be had.
         response.content  # noqa: B018
@@ -114,7 +114,9 @@ class LeanIXAuth(AuthAdapter, AuthBase):
         second.history.append(response)
         second.request = retry
         if second.status_code == 401:
-            keeper.refused_fresh(token.authorization)
+            keeper.heals(token.authorization)  # refused fresh: starts the cool-down
+        else:
+            keeper.accepted(token.authorization)
         return second
 
     def _send(self, request: ExchangeRequest) -> Reply | Failure:
