@@ -185,6 +185,8 @@ def _post(client: httpx.Client, request: ExchangeRequest) -> Reply | Failure:
         for chunk in response.iter_bytes():
             if body.add(chunk):
                 break
+    except httpx.HTTPStatusError as exc:  # a raise_for_status hook of the user's client
+        return body.reply(exc.response)
     except httpx.RequestError as exc:
         return _failure(exc, request, answered=response is not None)
     finally:
@@ -204,6 +206,8 @@ async def _apost(client: httpx.AsyncClient, request: ExchangeRequest) -> Reply |
             async for chunk in response.aiter_bytes():
                 if body.add(chunk):
                     break
+    except httpx.HTTPStatusError as exc:  # as in _post
+        return body.reply(exc.response)
     except httpx.RequestError as exc:
         return _failure(exc, request, answered=response is not None)
     except TimeoutError:

@@ -10,6 +10,7 @@ import requests
 import urllib3
 from requests.auth import AuthBase
 from requests.cookies import extract_cookies_to_jar
+from requests.hooks import default_hooks
 from requests.utils import rewind_body
 
 from . import _config
@@ -130,15 +131,7 @@ class LeanIXAuth(AuthAdapter, AuthBase):
     def _post(self, session: requests.Session, request: ExchangeRequest) -> Reply | Failure:
         deadline = time.monotonic() + request.timeout  # for the whole attempt
         try:
-            response = session.post(
-                request.url,
-                data=request.body,
-                headers=dict(request.headers),
-                timeout=request.timeout,
-                allow_redirects=False,
-                auth=_no_auth,
-                stream=True,
-            )
+            response = _post_without_hooks(session, request)
         except requests.exceptions.ConnectTimeout:
             return Failure(f"no connection within {request.timeout:g} s", retryable=True)
         except requests.exceptions.Timeout:
@@ -153,6 +146,20 @@ class LeanIXAuth(AuthAdapter, AuthBase):
             return body
         headers = {key.lower(): value for key, value in response.headers.items()}
         return Reply(response.status_code, headers, body)
+
+
+def _post_without_hooks(session: requests.Session, request: ExchangeRequest) -> requests.Response:
+    """POST through `session` (its adapters, proxies, certificates and cookies) but without its
+    response hooks: a user's raise_for_status or rewriting hook must not change what the token
+    endpoint's answer means."""
+    prepared = session.prepare_request(
+        requests.Request(
+            "POST", request.url, data=request.body, headers=dict(request.headers), auth=_no_auth
+        )
+    )
+    prepared.hooks = default_hooks()
+    environment = session.merge_environment_settings(prepared.url, {}, True, None, None)
+    return session.send(prepared, timeout=request.timeout, allow_redirects=False, **environment)
 
 
 def _read_body(raw: Any, deadline: float, timeout: float) -> bytes | Failure:
