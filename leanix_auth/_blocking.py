@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import sys
 import threading
 from collections.abc import Callable
 
@@ -72,9 +73,9 @@ def _drive_quietly(flow: TokenFlow, send: Send, clock: Clock) -> None:
 
 
 def wait(effect: Wait) -> LeanIXAuthError | TimeoutError | None:
-    if effect.thread == threading.get_ident():
-        # The exchange runs in a task of this thread's event loop, which blocking here stops:
-        # it could never end.
+    if effect.thread == threading.get_ident() and _runs_an_event_loop():
+        # The exchange runs in a task of the event loop this thread is running, which blocking
+        # here stops: it could never end.
         raise LeanIXTokenError(
             "get_token() was called on the thread of an event loop whose task is exchanging the "
             "token, and would wait for it forever: in async code use `await auth.aget_token()`, "
@@ -91,3 +92,18 @@ def wait(effect: Wait) -> LeanIXAuthError | TimeoutError | None:
     if not done.wait(effect.timeout):
         return TimeoutError()
     return outcome[0]
+
+
+def _runs_an_event_loop() -> bool:
+    """Is this thread running an event loop (asyncio's or trio's) right now?"""
+    asyncio = sys.modules.get("asyncio")  # never imported: no loop of it can be running
+    if asyncio is not None and asyncio.events._get_running_loop() is not None:
+        return True
+    trio = sys.modules.get("trio")
+    if trio is not None:
+        try:
+            trio.lowlevel.current_trio_token()
+        except RuntimeError:
+            return False
+        return True
+    return False

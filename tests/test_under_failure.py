@@ -3,11 +3,11 @@ every token costs a few exchanges, not one per call. Time moves by hand (`clock.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import threading
 from collections.abc import Callable
 
+import anyio
 import pytest
 
 from leanix_auth import (
@@ -197,18 +197,22 @@ def test_a_cache_outage_is_one_warning_when_it_starts_and_one_line_when_it_ends(
 
 
 def test_a_sync_call_on_the_loop_that_exchanges_fails_at_once_and_harms_no_task(
-    leanix_server: LeanIXServer,
+    leanix_server: LeanIXServer, backend: str
 ) -> None:
     leanix_server.token_delay = 0.3  # the task's exchange is under way while the sync call comes
     auth = LeanIXHttpxAuth(leanix_server.api_token, base_url=leanix_server.base_url)
+    tokens: list[str] = []
 
-    async def main() -> tuple[str, str]:
-        exchanging = asyncio.create_task(auth.aget_token())
-        await until(lambda: leanix_server.token_requests)
-        with pytest.raises(LeanIXTokenError, match=r"await auth.aget_token\(\)") as caught:
-            auth.get_token()  # blocking this loop would stall `exchanging` for good
-        return await exchanging, str(caught.value)
+    async def exchanging() -> None:
+        tokens.append(await auth.aget_token())
 
-    token, _ = asyncio.run(main())
-    assert token in leanix_server.issued_tokens
+    async def main() -> None:
+        async with anyio.create_task_group() as group:
+            group.start_soon(exchanging)
+            await until(lambda: leanix_server.token_requests)
+            with pytest.raises(LeanIXTokenError, match=r"await auth.aget_token\(\)"):
+                auth.get_token()  # blocking this loop would stall `exchanging` for good
+
+    anyio.run(main, backend=backend)
+    assert tokens == leanix_server.issued_tokens
     assert len(leanix_server.token_requests) == 1
