@@ -21,6 +21,7 @@ from typing import Any
 from ._clock import SYSTEM_CLOCK, Clock
 from ._config import Settings, is_loopback, origin_of
 from ._effects import (
+    ATTEMPT_LIMIT,
     AccessToken,
     BlockingCall,
     ExchangeFlow,
@@ -43,7 +44,7 @@ HEADER_SAFE = frozenset(chr(c) for c in range(0x21, 0x7F))
 def exchange_budget(settings: Settings) -> float:
     """How long one exchange may take, retries and their pauses included: `exchange()` keeps
     within it, so it is how long others wait for an exchange and how long a shared lock lives."""
-    return settings.timeout * ATTEMPTS + 2.0
+    return settings.timeout * ATTEMPT_LIMIT * ATTEMPTS + 2.0
 
 
 def read_api_token(settings: Settings) -> Generator[BlockingCall, Any, str]:
@@ -107,7 +108,10 @@ def exchange(
         if delay is None or attempt == ATTEMPTS:
             raise error
         # Pauses count against the one budget: after this one, a whole attempt must still fit.
-        left = budget - (clock.monotonic() - started) - settings.timeout
+        left = budget - (clock.monotonic() - started) - request.limit
+        asked = isinstance(answer, Reply) and "retry-after" in answer.headers
+        if delay > left and not asked:
+            raise error  # no time left for another attempt: what went wrong is the answer
         if delay > min(left, MAX_RETRY_AFTER):
             raise LeanIXTokenError(
                 f"{error}; LeanIX asked to be called again in {delay:.0f} s, later than this "

@@ -9,7 +9,8 @@ carries out the core's effects for `sync_auth_flow`, `_async.drive` for `async_a
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncGenerator, Callable, Generator
+from collections.abc import AsyncGenerator, Callable, Generator, Mapping
+from typing import Any
 
 import anyio
 import httpx
@@ -17,10 +18,11 @@ import httpx
 from . import _async, _config
 from ._adapter import AuthAdapter, checked_client
 from ._config import DEFAULT_MANDATORY_MARGIN, DEFAULT_REFRESH_MARGIN, DEFAULT_TIMEOUT, Settings
-from ._effects import AccessToken, ExchangeRequest, Failure, Reply, TokenFlow
+from ._effects import AccessToken, ExchangeRequest, Failure, Reply, TokenFlow, too_slow
 from ._exchange import MAX_TOKEN_RESPONSE
 from ._keeper import obtain, renew, replace_refused
 from ._shared import TokenCache
+from ._watchdog import Watchdog, watch
 
 
 class LeanIXHttpxAuth(AuthAdapter, httpx.Auth):
@@ -178,10 +180,20 @@ def _resendable(request: httpx.Request, response: httpx.Response, token: AccessT
 
 
 def _post(client: httpx.Client, request: ExchangeRequest) -> Reply | Failure:
+    """One attempt, bounded as a whole: the watchdog shuts a new connection's socket down at the
+    limit, however slowly the answer drips."""
+    with Watchdog(request.limit) as watchdog:
+        answer = _attempt(client, request)
+    return too_slow(request) if watchdog.fired else answer
+
+
+def _attempt(client: httpx.Client, request: ExchangeRequest) -> Reply | Failure:
     body = _Body(request)
     response = None
+    sent = _as_httpx(request)
+    sent.extensions["trace"] = _show_socket
     try:
-        response = client.send(_as_httpx(request), stream=True, auth=None, follow_redirects=False)
+        response = client.send(sent, stream=True, auth=None, follow_redirects=False)
         for chunk in response.iter_bytes():
             if body.add(chunk):
                 break
@@ -199,7 +211,7 @@ async def _apost(client: httpx.AsyncClient, request: ExchangeRequest) -> Reply |
     body = _Body(request)
     response = None
     try:
-        with anyio.fail_after(request.timeout):  # the whole attempt, not each read
+        with anyio.fail_after(request.limit):  # the whole attempt, not each read
             response = await client.send(
                 _as_httpx(request), stream=True, auth=None, follow_redirects=False
             )
@@ -211,7 +223,7 @@ async def _apost(client: httpx.AsyncClient, request: ExchangeRequest) -> Reply |
     except httpx.RequestError as exc:
         return _failure(exc, request, answered=response is not None)
     except TimeoutError:
-        return body.late(answered=response is not None)
+        return too_slow(request)
     finally:
         if response is not None:
             await response.aclose()
@@ -225,8 +237,8 @@ class _Body:
     def __init__(self, request: ExchangeRequest) -> None:
         self._chunks: list[bytes] = []
         self._size = 0
-        self._timeout = request.timeout
-        self._deadline = time.monotonic() + request.timeout
+        self._limit = request.limit
+        self._deadline = time.monotonic() + request.limit
 
     def add(self, chunk: bytes) -> bool:
         """Keep `chunk`; True once past the cap (stop reading). Past the deadline, raises
@@ -234,13 +246,8 @@ class _Body:
         self._chunks.append(chunk)
         self._size += len(chunk)
         if time.monotonic() > self._deadline:
-            raise httpx.ReadTimeout(f"no whole answer within {self._timeout:g} s")
+            raise httpx.ReadTimeout(f"not whole within {self._limit:g} s")
         return self._size > MAX_TOKEN_RESPONSE
-
-    def late(self, *, answered: bool) -> Failure:
-        if answered:
-            return Failure(f"no whole answer within {self._timeout:g} s", retryable=True)
-        return Failure(f"no answer within {self._timeout:g} s", retryable=False)
 
     def reply(self, response: httpx.Response) -> Reply:
         headers = {key.lower(): value for key, value in response.headers.items()}
@@ -258,13 +265,22 @@ def _as_httpx(request: ExchangeRequest) -> httpx.Request:
     )
 
 
+def _show_socket(event: str, info: Mapping[str, Any]) -> None:
+    """httpcore's trace hook: a new connection's socket, shown to the attempt's watchdog."""
+    if event == "connection.connect_tcp.complete":
+        stream = info.get("return_value")
+        sock = stream.get_extra_info("socket") if stream is not None else None
+        if sock is not None:
+            watch(sock)
+
+
 def _failure(exc: httpx.RequestError, request: ExchangeRequest, *, answered: bool) -> Failure:
     """What a transport error means for the retry rules, worded like requests' adapter."""
     if isinstance(exc, httpx.ConnectTimeout):
         return Failure(f"no connection within {request.timeout:g} s", retryable=True)
     if answered:  # the status line came, then the answer broke off or stalled: try again
         if isinstance(exc, httpx.TimeoutException):
-            return Failure(f"no whole answer within {request.timeout:g} s", retryable=True)
+            return too_slow(request)
         return Failure(f"the answer broke off ({type(exc).__name__})", retryable=True)
     if isinstance(exc, httpx.TimeoutException):
         return Failure(f"no answer within {request.timeout:g} s", retryable=False)
