@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import base64
+from typing import Any
 
 import pytest
 import requests
+from requests.adapters import HTTPAdapter
 
 from leanix_auth import LeanIXAuth, LeanIXAuthError, LeanIXCredentialsError, LeanIXHttpxAuth
 from leanix_auth._clock import HandClock
@@ -156,8 +158,14 @@ def test_read_timeout_is_not_retried(leanix_server: LeanIXServer) -> None:
 
 def test_session_passed_in_carries_the_exchange(leanix_server: LeanIXServer) -> None:
     seen: list[str] = []
+
+    class Recording(HTTPAdapter):  # what a session's transport sees: proxies, certificates ...
+        def send(self, request: requests.PreparedRequest, **options: Any) -> requests.Response:
+            seen.append(str(request.url))
+            return super().send(request, **options)
+
     with requests.Session() as session:
-        session.hooks["response"].append(lambda r, **_: seen.append(r.url))
+        session.mount("http://", Recording())
         auth = LeanIXAuth(leanix_server.api_token, base_url=leanix_server.base_url, session=session)
         session.auth = auth  # the same session as auth and as carrier: no recursion
         assert session.get(leanix_server.base_url + "/services/a/v1").status_code == 200
