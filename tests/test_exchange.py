@@ -160,9 +160,9 @@ def test_session_passed_in_carries_the_exchange(leanix_server: LeanIXServer) -> 
     seen: list[str] = []
 
     class Recording(HTTPAdapter):  # what a session's transport sees: proxies, certificates ...
-        def send(self, request: requests.PreparedRequest, **options: Any) -> requests.Response:
+        def send(self, request: requests.PreparedRequest, *args: Any, **options: Any) -> Any:
             seen.append(str(request.url))
-            return super().send(request, **options)
+            return super().send(request, *args, **options)
 
     with requests.Session() as session:
         session.mount("http://", Recording())
