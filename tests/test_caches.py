@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import socket
 import threading
@@ -19,6 +20,7 @@ from leanix_auth import (
     CacheLock,
     FileCache,
     LeanIXAuth,
+    LeanIXConfigError,
     LeanIXHttpxAuth,
     MemoryCache,
     RedisCache,
@@ -294,3 +296,47 @@ def test_a_custom_cache_from_the_public_protocol_shares_one_token(
     assert two.refresh() == old  # the token `one` stored after the 401 is new to `two`
     assert one.refresh() != old  # but not to `one`, which holds it: a forced refresh exchanges
     assert len(leanix_server.token_requests) == 3
+
+
+def test_a_redis_cache_lock_is_redis_pys_own_on_our_protocol(redis_cache: RedisCache) -> None:
+    import redis.lock
+
+    one, two = redis_cache.lock("key", 10), redis_cache.lock("key", 10)
+    assert isinstance(one, redis.lock.Lock)
+    assert one.acquire(timeout=0)
+    assert not two.acquire(timeout=0.1)  # held: waits its timeout, then says so
+    one.release()
+    assert two.acquire(timeout=0)
+    two.release()
+
+
+def test_a_redis_cache_lock_is_released_from_another_thread(redis_cache: RedisCache) -> None:
+    # The async adapters run acquire and release as blocking calls, maybe on different threads.
+    lock = redis_cache.lock("key", 10)
+    thread = threading.Thread(target=lambda: lock.acquire(timeout=1))
+    thread.start()
+    thread.join()
+    lock.release()
+    assert redis_cache.client.keys("*") == []
+
+
+def test_releasing_a_redis_cache_lock_that_lapsed_leaves_the_new_holders_alone(
+    redis_cache: RedisCache,
+) -> None:
+    lapsed, taker = redis_cache.lock("key", 10), redis_cache.lock("key", 10)
+    assert lapsed.acquire(timeout=0)
+    [name] = redis_cache.client.keys("*:lock")
+    redis_cache.client.delete(name)  # as when its PX ran out during a long exchange
+    assert taker.acquire(timeout=0)
+    lapsed.release()  # no error: what was stored stands, and nothing of ours is left
+    assert redis_cache.client.exists(name)
+    assert not redis_cache.lock("key", 10).acquire(timeout=0)  # still the taker's
+    taker.release()
+
+
+def test_a_file_cache_is_refused_where_there_are_no_posix_files(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setattr(os, "name", "nt")
+    with pytest.raises(LeanIXConfigError, match="POSIX"):
+        FileCache(tmp_path)
