@@ -47,7 +47,8 @@ def _parser() -> argparse.ArgumentParser:
         prog=PROG, description="SAP LeanIX access tokens for shell scripts, and a fake LeanIX."
     )
     parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    # prog given, or argparse builds a help formatter to work it out, which imports shutil.
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", prog=PROG)
 
     serve = commands.add_parser(
         "serve",
