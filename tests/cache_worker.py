@@ -27,6 +27,7 @@ from leanix_auth import (
     RedisCache,
     TokenCache,
 )
+from leanix_auth._clock import HandClock
 
 
 def shared_cache(cache_kind: str, target: str) -> TokenCache:
@@ -56,6 +57,14 @@ def sentinel_cache(addresses: list[str], name: str) -> TokenCache:
 
 
 def main() -> None:
+    if os.environ.get("WORKER_HAND_CLOCK"):  # pauses (back-off, Retry-After) taken at once
+        with HandClock().install():
+            run()
+    else:
+        run()
+
+
+def run() -> None:
     kind, cache_kind, target = sys.argv[1:4]
     cache = shared_cache(cache_kind, target)
     timeout = float(os.environ.get("WORKER_TIMEOUT", "10"))

@@ -245,9 +245,15 @@ def _start_sentinel(started: Servers, port: int, group: SentinelGroup) -> redis.
 
 
 def start_workers(
-    server: LeanIXServer, n: int, cache_args: list[str], tmp_path: Path, *extra: str
+    server: LeanIXServer,
+    n: int,
+    cache_args: list[str],
+    tmp_path: Path,
+    *extra: str,
+    env: dict[str, str] | None = None,
 ) -> list[subprocess.Popen[str]]:
-    """`n` cold processes, half on requests and half on httpx, each with its own HOME."""
+    """`n` cold processes, half on requests and half on httpx, each with its own HOME; `env`
+    adds to their environment (WORKER_TIMEOUT, WORKER_HAND_CLOCK)."""
     processes = []
     for i in range(n):
         home = tmp_path / f"machine-{i}"  # each its own HOME and cache directory: "machines"
@@ -259,6 +265,7 @@ def start_workers(
             "LEANIX_BASE_URL": server.base_url,
             "LEANIX_API_TOKEN": server.api_token,
             "WORKER_TIMEOUT": "2",
+            **(env or {}),
         }
         kind = "requests" if i % 2 == 0 else "httpx"
         processes.append(
