@@ -66,18 +66,19 @@ def _options(request: pytest.FixtureRequest, *ignored: str) -> dict[str, Any]:
     _testing()  # says what to install, if the extra is missing
     from .testing._options import check_marker
 
-    try:
-        options = check_marker(marker.args, marker.kwargs)
-    except ValueError as exc:  # LeanIXConfigError, naming the argument
-        pytest.fail(f"@pytest.mark.leanix: {exc}", pytrace=False)
+    options: dict[str, Any] = _or_fail(check_marker, marker.args, marker.kwargs)
     return {key: value for key, value in options.items() if key not in ignored}
 
 
-def _started(make: Callable[..., Any], options: dict[str, Any]) -> Any:
+def _or_fail(call: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """`call(...)`; should the marker's options be wrong, the test's setup fails with the
+    `LeanIXConfigError`'s message, which names the argument, and no traceback."""
     try:
-        return make(**options).start()
-    except ValueError as exc:  # LeanIXConfigError, naming the argument
-        pytest.fail(f"@pytest.mark.leanix: {exc}", pytrace=False)
+        return call(*args, **kwargs)
+    except ValueError as exc:  # LeanIXConfigError
+        problem = str(exc)
+    prefix = "" if problem.startswith("@pytest.mark.leanix") else "@pytest.mark.leanix: "
+    pytest.fail(prefix + problem, pytrace=False)
 
 
 def _testing() -> Any:
@@ -95,7 +96,7 @@ def leanix_server(request: pytest.FixtureRequest) -> Iterator[LeanIXServer]:
     """A live fake LeanIX on a loopback port, new for this test: `.base_url`, `.token_url`,
     `.api_token`; with `@pytest.mark.leanix(tls=True)` HTTPS, trusting `.ca_bundle`."""
     # A live server is named by its address, not a subdomain.
-    with _started(_testing().LeanIXServer, _options(request, "subdomain")) as server:
+    with _or_fail(_testing().LeanIXServer, **_options(request, "subdomain")) as server:
         yield server
 
 
@@ -121,10 +122,7 @@ def leanix_shared_server(request: pytest.FixtureRequest) -> LeanIXServer:
     options = _options(request, "subdomain")
     name = "leanix_session_tls_server" if options.pop("tls", False) else "leanix_session_server"
     server: LeanIXServer = request.getfixturevalue(name)
-    try:
-        server.reset(**options)
-    except ValueError as exc:  # LeanIXConfigError, naming the argument
-        pytest.fail(f"@pytest.mark.leanix: {exc}", pytrace=False)
+    _or_fail(server.reset, **options)
     return server
 
 
@@ -134,7 +132,7 @@ def leanix_mock(request: pytest.FixtureRequest) -> Iterator[LeanIXMock]:
     `.subdomain`, `.base_url`, `.api_token`. Other hosts are refused; loopback passes.
     `@pytest.mark.leanix(subdomain="contoso")` names another workspace."""
     # In-process, the URL is https already: tls is for the live server.
-    with _started(_testing().LeanIXMock, _options(request, "tls")) as mock:
+    with _or_fail(_testing().LeanIXMock, **_options(request, "tls")) as mock:
         yield mock
 
 
