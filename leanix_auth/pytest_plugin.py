@@ -30,23 +30,24 @@ def pytest_configure(config: pytest.Config) -> None:
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     # pytest-httpx's httpx_mock catches every httpx request, whichever fixture comes first: keep
     # it off LeanIX's host, so that leanix_mock answers there. The marker added here is the
-    # nearest to the test, so it wins over the user's own should_mock: it asks theirs about every
-    # other host.
+    # nearest to the test, so it wins over the user's own should_mock, at whatever level: it asks
+    # theirs about every other host.
     for item in items:
         fixtures = getattr(item, "fixturenames", ())
         if "leanix_mock" in fixtures and "httpx_mock" in fixtures:
-            marker = item.get_closest_marker("leanix")
-            subdomain = (marker.kwargs if marker else {}).get("subdomain", "acme")
-            theirs = next(
-                (
-                    m.kwargs["should_mock"]
-                    for m in item.iter_markers("httpx_mock")
-                    if "should_mock" in m.kwargs
-                ),
-                None,
-            )
-            host = f"{subdomain}.leanix.net".lower()
-            item.add_marker(pytest.mark.httpx_mock(should_mock=_elsewhere_than(host, theirs)))
+            leanix = item.get_closest_marker("leanix")
+            subdomain = str((leanix.kwargs if leanix else {}).get("subdomain", "acme"))
+            should_mock = _elsewhere_than(f"{subdomain}.leanix.net".lower(), _theirs(item))
+            # append=False: ahead of a marker on the test function itself, too.
+            item.add_marker(pytest.mark.httpx_mock(should_mock=should_mock), append=False)
+
+
+def _theirs(item: pytest.Item) -> Callable[[Any], bool] | None:
+    """The user's own should_mock, from the nearest httpx_mock marker that has one."""
+    for marker in item.iter_markers("httpx_mock"):
+        if "should_mock" in marker.kwargs:
+            return marker.kwargs["should_mock"]  # type: ignore[no-any-return]
+    return None
 
 
 def _elsewhere_than(host: str, theirs: Callable[[Any], bool] | None) -> Callable[[Any], bool]:
