@@ -158,11 +158,11 @@ seen = {}
 
 
 def test_first(leanix_shared_server):
-    session = requests.Session()
-    session.auth = LeanIXAuth(leanix_shared_server.api_token, base_url=leanix_shared_server.base_url)
-    leanix_shared_server.add("GET", "/services/a/v1/x", json={"stubbed": True})
-    assert session.get(leanix_shared_server.base_url + "/services/a/v1/x").json() == {"stubbed": True}
-    seen.update(server=leanix_shared_server, bearer=session.auth.get_token())
+    server, session = leanix_shared_server, requests.Session()
+    session.auth = LeanIXAuth(server.api_token, base_url=server.base_url)
+    server.add("GET", "/services/a/v1/x", json={"stubbed": True})
+    assert session.get(server.base_url + "/services/a/v1/x").json() == {"stubbed": True}
+    seen.update(server=server, bearer=session.auth.get_token())
 
 
 @pytest.mark.leanix(token_ttl=120, api_token="fixed-for-this-test")
