@@ -61,6 +61,9 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--api-token", type=_header_value, help="the API token it accepts (default: a random one)"
     )
+    serve.add_argument(
+        "--tls", action="store_true", help="serve HTTPS under a throwaway CA; prints its bundle"
+    )
     serve.set_defaults(run=_serve)
 
     token = commands.add_parser(
@@ -136,13 +139,17 @@ def _serve(args: argparse.Namespace) -> int:
         raise LeanIXAuthError(
             'serve needs the testing extra: pip install "leanix-auth[testing]"'
         ) from None
-    server = LeanIXServer(args.host, args.port, api_token=args.api_token, token_ttl=args.ttl)
+    server = LeanIXServer(
+        args.host, args.port, api_token=args.api_token, token_ttl=args.ttl, tls=args.tls
+    )
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     with server:
         print(f"fake LeanIX listening on {server.base_url}")
         print(f"api token: {server.api_token}")
         print(f"token url: {server.token_url}")
+        if server.ca_bundle:  # trust it: curl --cacert, SSL_CERT_FILE, REQUESTS_CA_BUNDLE
+            print(f"ca bundle: {server.ca_bundle}")
         print("try:")
         print(f"  export LEANIX_BASE_URL={server.base_url} LEANIX_API_TOKEN={server.api_token}")
         api = f"{server.base_url}/services/pathfinder/v1/x"

@@ -13,10 +13,11 @@ except ImportError as missing:  # pragma: no cover - shown by a test in a subpro
         name=missing.name,
     ) from None
 
-from ._fake import FakeLeanIX, FakeResponse, RecordedRequest
+from ._fake import FakeLeanIX
 from ._mock import LeanIXMock
 from ._server import LeanIXServer
 from ._tokens import make_token, public_key_pem
+from ._wire import FakeResponse, RecordedRequest
 
 __all__ = [
     "FakeLeanIX",
