@@ -22,6 +22,7 @@ import weakref
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, ClassVar
 
+from ._clock import SYSTEM_CLOCK
 from ._errors import LeanIXConfigError
 from ._redis_cache import RedisCache
 from ._shared_token import SharedToken
@@ -60,11 +61,11 @@ class MemoryCache:
         if entry is None:
             return None
         token, stored_at = entry
-        remaining = token.remaining - (time.monotonic() - stored_at)
+        remaining = token.remaining - (SYSTEM_CLOCK.monotonic() - stored_at)
         return SharedToken(token.value, token.lifetime, remaining) if remaining > 0 else None
 
     def store(self, key: str, token: SharedToken) -> None:
-        self._tokens[key] = (token, time.monotonic())
+        self._tokens[key] = (token, SYSTEM_CLOCK.monotonic())
 
     def discard(self, key: str, value: str) -> None:
         with self._guard:
@@ -114,7 +115,7 @@ class FileCache:
             with os.fdopen(_open_private(self._path(key), os.O_RDONLY), "rb") as file:
                 data = json.loads(file.read(64 * 1024))
             value, lifetime = data["access_token"], float(data["lifetime"])
-            remaining = float(data["expires_at"]) - time.time()
+            remaining = float(data["expires_at"]) - SYSTEM_CLOCK.wall()
         except (OSError, ValueError, KeyError, TypeError, RecursionError):
             return None
         if not isinstance(value, str) or not value or not 0 < remaining <= lifetime + 1:
@@ -125,7 +126,7 @@ class FileCache:
         payload = {
             "access_token": token.value,
             "lifetime": token.lifetime,
-            "expires_at": time.time() + token.remaining,
+            "expires_at": SYSTEM_CLOCK.wall() + token.remaining,
         }
         self._ensure_directory()
         import tempfile  # deferred: reading a cache, the common case, needs none of it

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 if TYPE_CHECKING:
+    from ._clock import HandClock
     from .testing import LeanIXMock, LeanIXServer
 
 INSTALL_HINT = 'the leanix fixtures need the testing extra: pip install "leanix-auth[testing]"'
@@ -135,6 +136,24 @@ def leanix_mock(request: pytest.FixtureRequest) -> Iterator[LeanIXMock]:
     # In-process, the URL is https already: tls is for the live server.
     with _or_fail(_testing().LeanIXMock, **_options(request, "tls")) as mock:
         yield mock
+
+
+@pytest.fixture
+def leanix_clock() -> Iterator[HandClock]:
+    """Time moved by hand, for leanix-auth and the fake LeanIX together.
+
+    `leanix_clock.advance(3600)` moves the clock of every auth object, token cache and fake
+    LeanIX of this process (both faces), so a test crosses a token's refresh window or its expiry
+    in a millisecond. A pause the library takes (a back-off, a Retry-After) passes at once and is
+    noted in `leanix_clock.slept`. Real sockets keep real time: a timeout is still a timeout.
+
+        def test_my_client_survives_expiry(leanix_mock, leanix_clock):
+            client.fetch(); leanix_clock.advance(3600); client.fetch()  # a new token, no wait
+    """
+    from leanix_auth._clock import HandClock
+
+    with HandClock().install() as clock:
+        yield clock
 
 
 @pytest.fixture

@@ -26,11 +26,9 @@ def backend(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
-def clock() -> Iterator[HandClock]:
-    """The time of every leanix-auth object in the test, moved by hand: `clock.advance(60)`.
-    A sleep of the core (a back-off, a Retry-After) moves it at once."""
-    with HandClock().install() as hand:
-        yield hand
+def clock(leanix_clock: HandClock) -> HandClock:
+    """The plugin's `leanix_clock`, by a shorter name: `clock.advance(60)`."""
+    return leanix_clock
 
 
 @pytest.fixture

@@ -190,3 +190,48 @@ def test_the_shared_server_is_one_for_the_session_and_reset_for_each_test(
     pytester.makepyfile(test_user=SHARED_SERVER_TESTS)
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
     result.assert_outcomes(passed=3)
+
+
+CLOCK_TESTS = """
+import anyio
+import httpx
+import requests
+
+from leanix_auth import LeanIXAuth, LeanIXHttpxAuth
+
+
+def test_my_requests_client_crosses_an_expiry_on_the_mock(leanix_mock, leanix_clock):
+    session = requests.Session()
+    session.auth = LeanIXAuth(leanix_mock.api_token, base_url=leanix_mock.base_url)
+    url = leanix_mock.base_url + "/services/pathfinder/v1/graphql"
+    assert session.post(url, json={"query": "{ a }"}).status_code == 200
+    [old] = leanix_mock.issued_tokens
+    leanix_clock.advance(3600)
+    assert session.post(url, json={"query": "{ a }"}).status_code == 200
+    assert len(leanix_mock.token_requests) == 2  # a new exchange, no wait
+    stale = requests.get(url, headers={"Authorization": "Bearer " + old})
+    assert stale.status_code == 401  # the fake's clock moved too: the old token expired
+
+
+def test_my_async_client_refreshes_ahead_on_the_live_server(leanix_server, leanix_clock):
+    auth = LeanIXHttpxAuth(leanix_server.api_token, base_url=leanix_server.base_url)
+
+    async def calls():
+        async with httpx.AsyncClient(auth=auth) as client:
+            await client.get(leanix_server.base_url + "/services/a/v1")
+            leanix_clock.advance(3600 - 200)  # into the refresh window, before the expiry
+            await client.get(leanix_server.base_url + "/services/a/v1")
+        return [r.bearer for r in leanix_server.api_requests]
+
+    first, second = anyio.run(calls)
+    assert len(leanix_server.token_requests) == 2
+    assert first != second
+"""
+
+
+def test_a_users_suite_crosses_an_hour_with_leanix_clock_on_both_faces(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makepyfile(test_user=CLOCK_TESTS)
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--durations=0", "-vv")
+    result.assert_outcomes(passed=2)

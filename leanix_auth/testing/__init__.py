@@ -13,6 +13,7 @@ except ImportError as missing:  # pragma: no cover - shown by a test in a subpro
         name=missing.name,
     ) from None
 
+from .._clock import HandClock
 from ._fake import FakeLeanIX
 from ._mock import LeanIXMock
 from ._server import LeanIXServer
@@ -22,6 +23,7 @@ from ._wire import FakeResponse, RecordedRequest
 __all__ = [
     "FakeLeanIX",
     "FakeResponse",
+    "HandClock",
     "LeanIXMock",
     "LeanIXServer",
     "RecordedRequest",

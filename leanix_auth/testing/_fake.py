@@ -21,6 +21,7 @@ from urllib.parse import parse_qs
 
 from requests.structures import CaseInsensitiveDict
 
+from .._clock import SYSTEM_CLOCK
 from . import _options as check
 from ._tokens import WORKSPACE_ID, leanix_claims, sign
 from ._wire import (
@@ -49,6 +50,10 @@ GRAPHQL_PATH = "/services/pathfinder/v1/graphql"
 _Face = TypeVar("_Face", bound="FakeLeanIX")
 
 
+def _library_wall() -> float:
+    return SYSTEM_CLOCK.wall()
+
+
 class FakeLeanIX:
     """A LeanIX workspace in a box: token endpoint, API, recordings and controls.
 
@@ -67,7 +72,7 @@ class FakeLeanIX:
     _OWN_OPTIONS: tuple[str, ...] = ()  # what a face takes besides FAKE_OPTIONS and clock
 
     def __init__(
-        self, base_url: str, *, clock: Callable[[], float] = time.time, **options: Any
+        self, base_url: str, *, clock: Callable[[], float] | None = None, **options: Any
     ) -> None:
         self.base_url = base_url.rstrip("/")
         check.check_keywords(
@@ -75,7 +80,9 @@ class FakeLeanIX:
             (*self._OWN_OPTIONS, *check.FAKE_OPTIONS, "clock"),
             f"{type(self).__name__}()",
         )
-        self.clock = check.clock(clock)
+        # By default leanix-auth's own wall clock: a HandClock installed for a test (the
+        # leanix_clock fixture) moves the fake's "now" with the auth objects'.
+        self.clock = check.clock(clock if clock is not None else _library_wall)
         self._lock = threading.Lock()
         self.reset(**options)
 
