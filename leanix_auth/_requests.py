@@ -169,8 +169,8 @@ class _WatchedConnection(urllib3.connection.HTTPConnection):
         return sock
 
 
-class _WatchedTLSConnection(urllib3.connection.HTTPSConnection):
-    _new_conn = _WatchedConnection._new_conn
+class _WatchedTLSConnection(_WatchedConnection, urllib3.connection.HTTPSConnection):
+    pass
 
 
 class _WatchedPool(urllib3.HTTPConnectionPool):

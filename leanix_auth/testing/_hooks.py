@@ -14,37 +14,50 @@ from __future__ import annotations
 import re
 import threading
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import requests
 import requests.adapters
 import responses
 
-if TYPE_CHECKING:
-    from ._mock import LeanIXMock
-
 LOOPBACK_URL = re.compile(r"https?://(localhost|127(\.\d{1,3}){3}|\[::1\])(:\d+)?(/|$)")
 _SEND_ARGUMENTS = ("stream", "timeout", "verify", "cert", "proxies")  # HTTPAdapter.send's order
 Send = Callable[..., requests.Response]
+OnRequest = Callable[..., requests.Response]
+
+
+class Fake(Protocol):
+    """What the hook asks of a fake (a `LeanIXMock`): does it serve this URL, and its answer."""
+
+    def serves(self, url: str) -> bool: ...
+
+    def answer_requests(
+        self,
+        mock: responses.RequestsMock,
+        original: OnRequest,
+        adapter: requests.adapters.HTTPAdapter,
+        request: requests.PreparedRequest,
+        **kwargs: Any,
+    ) -> requests.Response: ...
 
 
 class _RequestsHook:
     def __init__(self) -> None:
         self._lock = threading.RLock()
-        self._fakes: list[LeanIXMock] = []
+        self._fakes: list[Fake] = []
         self.own: responses.RequestsMock | None = None  # ours, while no mock of the user's is
         self._on_request: Callable[..., requests.Response] | None = None
         self._original_on_request: Any = None
         self._send: Send | None = None
         self._below: Send | None = None
 
-    def add(self, fake: LeanIXMock) -> None:
+    def add(self, fake: Fake) -> None:
         with self._lock:
             if not self._fakes:
                 self._install()
             self._fakes.append(fake)
 
-    def remove(self, fake: LeanIXMock) -> None:
+    def remove(self, fake: Fake) -> None:
         with self._lock:
             if fake in self._fakes:
                 self._fakes.remove(fake)

@@ -10,7 +10,6 @@ once the fake has checked the bearer, and the fake answers the rest.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -22,11 +21,10 @@ import respx
 
 from . import _options as check
 from ._fake import FakeLeanIX
-from ._hooks import requests_hook
+from ._hooks import OnRequest, requests_hook
 from ._wire import FakeResponse
 
 _LOOPBACK_HOST = re.compile(r"^(localhost|127(\.\d{1,3}){3}|::1)$")
-OnRequest = Callable[..., requests.Response]
 
 
 class LeanIXMock(FakeLeanIX):
