@@ -58,7 +58,7 @@ class AuthAdapter:
         return self._drive(renew(self._keeper, self._settings, self._shared)).value
 
     def _drive(self, flow: TokenFlow) -> AccessToken:
-        return drive(flow, self._send)
+        return drive(flow, self._send, self._keeper.clock)
 
     def _send(self, request: ExchangeRequest) -> Reply | Failure:
         raise NotImplementedError  # each adapter posts with its own HTTP client

@@ -13,6 +13,7 @@ from typing import Any
 import anyio
 import anyio.to_thread
 
+from ._clock import Clock
 from ._effects import (
     AccessToken,
     Background,
@@ -30,7 +31,7 @@ from ._errors import LeanIXAuthError
 Send = Callable[[ExchangeRequest], Awaitable[Reply | Failure]]
 
 
-async def drive(flow: TokenFlow, send: Send) -> AccessToken:
+async def drive(flow: TokenFlow, send: Send, clock: Clock) -> AccessToken:
     """Run `flow` to its end in this task. Cancelled, the flow is closed, so that the exchange
     it ran is abandoned and its waiters plan again."""
     answer: object = None
@@ -43,16 +44,16 @@ async def drive(flow: TokenFlow, send: Send) -> AccessToken:
                 token: AccessToken = stop.value
                 return token
             try:
-                answer, error = await _carry_out(effect, send), None
+                answer, error = await _carry_out(effect, send, clock), None
             except Exception as raised:  # the flow decides what it means
                 answer, error = None, raised
 
 
-async def _carry_out(effect: object, send: Send) -> object:
+async def _carry_out(effect: object, send: Send, clock: Clock) -> object:
     if isinstance(effect, ExchangeRequest):
         return await send(effect)
     if isinstance(effect, Sleep):
-        await anyio.sleep(effect.seconds)
+        await clock.asleep(effect.seconds)
         return None
     if isinstance(effect, Wait):
         return await wait(effect)

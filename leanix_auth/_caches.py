@@ -3,14 +3,16 @@
 * `MemoryCache`: auth objects in one process share tokens.
 * `FileCache`: processes on one machine (cron jobs, CLI calls, workers) share tokens through
   private files, with the operating system's file locks for single flight.
-* `RedisCache`: machines share tokens through Redis: its TTL carries the remaining life, and
-  `SET NX PX` is the lock.
+* `RedisCache` (in `_redis_cache.py`): machines share tokens through Redis or Valkey, one
+  server, a Cluster or Sentinel's master: its TTL carries the remaining life, and redis-py's
+  lock is the lock.
 
 Each implements the `TokenCache` protocol. None ever holds the API token: keys carry a hash.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import stat
@@ -18,16 +20,17 @@ import threading
 import time
 import weakref
 from pathlib import Path
+from typing import IO, TYPE_CHECKING, ClassVar
 
+from ._clock import SYSTEM_CLOCK
+from ._errors import LeanIXConfigError
+from ._redis_cache import RedisCache
 from ._shared_token import SharedToken
 
-# Not typing.TYPE_CHECKING: a cached `leanix-auth token` reads a FileCache and must not pay for
-# importing typing (mypy honours any constant of this name).
-TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import IO, Any, ClassVar
-
     from ._shared import CacheLock
+
+__all__ = ["FileCache", "MemoryCache", "RedisCache"]
 
 _POLL = 0.02  # seconds between looks at a lock held elsewhere
 
@@ -58,11 +61,11 @@ class MemoryCache:
         if entry is None:
             return None
         token, stored_at = entry
-        remaining = token.remaining - (time.monotonic() - stored_at)
+        remaining = token.remaining - (SYSTEM_CLOCK.monotonic() - stored_at)
         return SharedToken(token.value, token.lifetime, remaining) if remaining > 0 else None
 
     def store(self, key: str, token: SharedToken) -> None:
-        self._tokens[key] = (token, time.monotonic())
+        self._tokens[key] = (token, SYSTEM_CLOCK.monotonic())
 
     def discard(self, key: str, value: str) -> None:
         with self._guard:
@@ -88,9 +91,17 @@ class FileCache:
     symlink, a FIFO) is ignored and replaced. A directory that belongs to another user or that
     group or others may write to (think /tmp/shared) is refused: a warning, then no cache. The
     remaining life is kept on this machine's clock, which all its processes share.
+
+    POSIX only: Windows reports every directory as writable by all and has no `fcntl` locks,
+    so there a FileCache is refused when made rather than failing on every call.
     """
 
     def __init__(self, directory: str | os.PathLike[str] | None = None) -> None:
+        if os.name != "posix":
+            raise LeanIXConfigError(
+                "FileCache needs POSIX file modes and locks (Linux, macOS); "
+                "on Windows use MemoryCache() or RedisCache"
+            )
         self.directory = Path(directory) if directory is not None else default_directory()
 
     def __repr__(self) -> str:
@@ -104,7 +115,7 @@ class FileCache:
             with os.fdopen(_open_private(self._path(key), os.O_RDONLY), "rb") as file:
                 data = json.loads(file.read(64 * 1024))
             value, lifetime = data["access_token"], float(data["lifetime"])
-            remaining = float(data["expires_at"]) - time.time()
+            remaining = float(data["expires_at"]) - SYSTEM_CLOCK.wall()
         except (OSError, ValueError, KeyError, TypeError, RecursionError):
             return None
         if not isinstance(value, str) or not value or not 0 < remaining <= lifetime + 1:
@@ -115,7 +126,7 @@ class FileCache:
         payload = {
             "access_token": token.value,
             "lifetime": token.lifetime,
-            "expires_at": time.time() + token.remaining,
+            "expires_at": SYSTEM_CLOCK.wall() + token.remaining,
         }
         self._ensure_directory()
         import tempfile  # deferred: reading a cache, the common case, needs none of it
@@ -127,7 +138,8 @@ class FileCache:
                 json.dump(payload, file)
             os.replace(temporary, self._path(key))
         except BaseException:
-            _unlink(temporary)
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(temporary)
             raise
 
     def discard(self, key: str, value: str) -> None:
@@ -137,7 +149,8 @@ class FileCache:
         try:
             current = self.load(key)
             if current is not None and current.value == value:
-                _unlink(self._path(key))
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(self._path(key))
         finally:
             lock.release()
 
@@ -157,8 +170,6 @@ class FileCache:
         while not path.exists() and path != path.parent:
             missing.append(path)
             path = path.parent
-        import contextlib  # here, not above: off the path of a cached `leanix-auth token`
-
         for level in reversed(missing):
             with contextlib.suppress(FileExistsError):
                 os.mkdir(level, 0o700)
@@ -178,14 +189,6 @@ class FileCache:
             )
         if info.st_mode & 0o077:
             os.chmod(self.directory, 0o700)  # readable by others, made by hand: close it
-
-
-def _unlink(path: str | os.PathLike[str]) -> None:
-    # Not contextlib.suppress: contextlib is one import more on a cached token's path.
-    try:  # noqa: SIM105
-        os.unlink(path)
-    except FileNotFoundError:
-        pass
 
 
 def _open_private(path: Path, flags: int) -> int:
@@ -210,7 +213,7 @@ class _FileLock:
         self._file: IO[bytes] | None = None
 
     def acquire(self, timeout: float) -> bool:
-        import fcntl  # POSIX; a FileCache on Windows shares tokens but not the lock
+        import fcntl  # here, not above: importing this module must work on Windows too
 
         file = os.fdopen(_open_private(self._path, os.O_RDWR | os.O_CREAT), "r+b")
         deadline = time.monotonic() + timeout
@@ -235,91 +238,6 @@ class _FileLock:
             fcntl.flock(self._file.fileno(), fcntl.LOCK_UN)
             self._file.close()
             self._file = None
-
-
-class RedisCache:
-    """Tokens shared through Redis by any number of machines.
-
-    `client` is a `redis.Redis`; give it short socket timeouts (`RedisCache.from_url` does), so
-    that a Redis that hangs costs a warning and a local exchange, not an outage.
-    """
-
-    _DISCARD = (
-        "local v = redis.call('get', KEYS[1]) "
-        "if v and cjson.decode(v)['access_token'] == ARGV[1] then "
-        "return redis.call('del', KEYS[1]) end return 0"
-    )
-    _UNLOCK = (
-        "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end "
-        "return 0"
-    )
-
-    def __init__(self, client: Any, *, prefix: str = "leanix-auth:") -> None:
-        self.client = client
-        self.prefix = prefix
-
-    @classmethod
-    def from_url(
-        cls, url: str, *, timeout: float = 0.5, prefix: str = "leanix-auth:"
-    ) -> RedisCache:
-        try:
-            import redis
-        except ImportError:
-            raise ImportError(
-                'RedisCache needs redis: pip install "leanix-auth[redis]"', name="redis"
-            ) from None
-        client = redis.Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout)
-        return cls(client, prefix=prefix)
-
-    def __repr__(self) -> str:
-        return f"RedisCache(prefix={self.prefix!r})"
-
-    def load(self, key: str) -> SharedToken | None:
-        pipe = self.client.pipeline()
-        pipe.get(self.prefix + key)
-        pipe.pttl(self.prefix + key)
-        raw, pttl = pipe.execute()
-        if raw is None or not isinstance(pttl, int) or pttl <= 0:
-            return None
-        try:
-            data = json.loads(raw)
-            return SharedToken(str(data["access_token"]), float(data["lifetime"]), pttl / 1000)
-        except (ValueError, KeyError, TypeError):
-            return None
-
-    def store(self, key: str, token: SharedToken) -> None:
-        payload = json.dumps({"access_token": token.value, "lifetime": token.lifetime})
-        # Redis's own TTL carries the remaining life: it ends before exp, on Redis's clock.
-        self.client.set(self.prefix + key, payload, px=max(int(token.remaining * 1000), 1))
-
-    def discard(self, key: str, value: str) -> None:
-        self.client.eval(self._DISCARD, 1, self.prefix + key, value)
-
-    def lock(self, key: str, ttl: float) -> CacheLock:
-        return _RedisLock(self, self.prefix + key + ":lock", ttl)
-
-
-class _RedisLock:
-    def __init__(self, cache: RedisCache, name: str, ttl: float) -> None:
-        self._cache = cache
-        self._name = name
-        import secrets
-
-        self._ttl_ms = max(int(ttl * 1000), 1)
-        self._token = secrets.token_hex(16)
-
-    def acquire(self, timeout: float) -> bool:
-        deadline = time.monotonic() + timeout
-        client = self._cache.client
-        # The lock lapses by itself after its PX: a holder that died stalls nobody for longer.
-        while not client.set(self._name, self._token, nx=True, px=self._ttl_ms):
-            if time.monotonic() >= deadline:
-                return False
-            time.sleep(_POLL * 2)
-        return True
-
-    def release(self) -> None:
-        self._cache.client.eval(RedisCache._UNLOCK, 1, self._name, self._token)
 
 
 if hasattr(os, "register_at_fork"):

@@ -57,7 +57,8 @@ def _parser() -> argparse.ArgumentParser:
         prog=PROG, description="SAP LeanIX access tokens for shell scripts, and a fake LeanIX."
     )
     parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    # prog given, or argparse builds a help formatter to work it out, which imports shutil.
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", prog=PROG)
 
     serve = commands.add_parser(
         "serve",
@@ -69,6 +70,9 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--ttl", type=_seconds, default=3600, help="token lifetime in seconds")
     serve.add_argument(
         "--api-token", type=_header_value, help="the API token it accepts (default: a random one)"
+    )
+    serve.add_argument(
+        "--tls", action="store_true", help="serve HTTPS under a throwaway CA; prints its bundle"
     )
     serve.set_defaults(run=_serve)
 
@@ -182,7 +186,9 @@ def _serve(args: argparse.Namespace) -> int:
             'serve needs the testing extra: pip install "leanix-auth[testing]"'
         ) from None
     try:
-        server = LeanIXServer(args.host, args.port, api_token=args.api_token, token_ttl=args.ttl)
+        server = LeanIXServer(
+            args.host, args.port, api_token=args.api_token, token_ttl=args.ttl, tls=args.tls
+        )
     except OSError as exc:  # the port is taken, or the host is no address of this machine
         reason = exc.strerror or type(exc).__name__
         raise LeanIXAuthError(f"cannot listen on {args.host} port {args.port}: {reason}") from None
@@ -192,6 +198,8 @@ def _serve(args: argparse.Namespace) -> int:
         print(f"fake LeanIX listening on {server.base_url}")
         print(f"api token: {server.api_token}")
         print(f"token url: {server.token_url}")
+        if server.ca_bundle:  # trust it: curl --cacert, SSL_CERT_FILE, REQUESTS_CA_BUNDLE
+            print(f"ca bundle: {server.ca_bundle}")
         print("try:")
         print(f"  export LEANIX_BASE_URL={server.base_url} LEANIX_API_TOKEN={server.api_token}")
         api = f"{server.base_url}/services/pathfinder/v1/x"

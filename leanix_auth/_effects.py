@@ -31,12 +31,21 @@ class AccessToken:
 
 @dataclass(frozen=True)
 class ExchangeRequest:
-    """POST this to the token endpoint; send back a `Reply`, or a `Failure` if none came."""
+    """POST this to the token endpoint; send back a `Reply`, or a `Failure` if none came.
+    `timeout` bounds each read; `limit` the attempt as a whole, a little longer, so that a read
+    timeout ends a silent endpoint and `limit` one that drips its answer."""
 
     url: str
     headers: Mapping[str, str] = field(repr=False)
     body: bytes
     timeout: float
+
+    @property
+    def limit(self) -> float:
+        return self.timeout * ATTEMPT_LIMIT
+
+
+ATTEMPT_LIMIT = 1.2  # an attempt as a whole may take this many times its timeout
 
 
 @dataclass(frozen=True)
@@ -53,6 +62,11 @@ class Failure:
 
     description: str
     retryable: bool
+
+
+def too_slow(request: ExchangeRequest) -> Failure:
+    """The answer came too slowly to be whole within the attempt's limit: worth another try."""
+    return Failure(f"the answer was too slow: not whole within {request.limit:g} s", retryable=True)
 
 
 @dataclass(frozen=True)
@@ -74,6 +88,7 @@ class Wait:
 
     subscribe: Callable[[Wake], None]
     timeout: float
+    thread: int | None = None  # the thread whose code runs that exchange, if it has started
 
 
 @dataclass(frozen=True)

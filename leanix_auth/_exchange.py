@@ -15,14 +15,15 @@ import json
 import logging
 import math
 import random
-import time
-from collections.abc import Callable, Generator, Mapping
+from collections.abc import Generator, Mapping
 from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import unquote_plus
 
+from ._clock import SYSTEM_CLOCK, Clock
 from ._config import MAX_LIFETIME, Settings, is_loopback, origin_of
 from ._effects import (
+    ATTEMPT_LIMIT,
     AccessToken,
     BlockingCall,
     ExchangeFlow,
@@ -36,8 +37,6 @@ from ._token_source import Secret, basic_credentials
 
 logger = logging.getLogger("leanix_auth")
 
-Clock = Callable[[], float]
-
 ATTEMPTS = 4  # one try and three retries of a 429, a 5xx or a failed connection
 MAX_RETRY_AFTER = 20.0  # the longest Retry-After we wait for; a longer one ends the exchange
 MAX_TOKEN_RESPONSE = 1 << 20  # bytes of an answer we read; a token answer is about 2 KB
@@ -47,7 +46,7 @@ HEADER_SAFE = frozenset(chr(c) for c in range(0x21, 0x7F))
 def exchange_budget(settings: Settings) -> float:
     """How long one exchange may take, retries and their pauses included: `exchange()` keeps
     within it, so it is how long others wait for an exchange and how long a shared lock lives."""
-    return settings.timeout * ATTEMPTS + 2.0
+    return settings.timeout * ATTEMPT_LIMIT * ATTEMPTS + 2.0
 
 
 def read_api_token(settings: Settings) -> Generator[BlockingCall, Any, Secret]:
@@ -93,13 +92,13 @@ def exchange(
         body=b"grant_type=client_credentials",
         timeout=settings.timeout,
     )
-    started = clock()
+    started = clock.monotonic()
     budget = exchange_budget(settings)
     for attempt in range(1, ATTEMPTS + 1):
-        sent_at = clock()
+        sent_at = clock.monotonic()
         answer = yield request
         if isinstance(answer, Reply) and answer.status == 200:
-            token = parse_token_response(answer, sent_at, settings)
+            token = parse_token_response(answer, sent_at, settings, clock)
             logger.info(
                 "LeanIX access token from %s, valid for %.0f s%s",
                 _safe_origin(settings.token_url),
@@ -107,11 +106,14 @@ def exchange(
                 " (a refresh ahead of expiry)" if ahead else "",
             )
             return token
-        error, delay = _judge(answer, attempt, settings, api_token)
+        error, delay = _judge(answer, attempt, settings, api_token, clock)
         if delay is None or attempt == ATTEMPTS:
             raise error
         # Pauses count against the one budget: after this one, a whole attempt must still fit.
-        left = budget - (clock() - started) - settings.timeout
+        left = budget - (clock.monotonic() - started) - request.limit
+        asked = isinstance(answer, Reply) and "retry-after" in answer.headers
+        if delay > left and not asked:
+            raise error  # no time left for another attempt: what went wrong is the answer
         if delay > min(left, MAX_RETRY_AFTER):
             raise LeanIXTokenError(
                 f"{error}; LeanIX asked to be called again in {delay:.0f} s, later than this "
@@ -124,7 +126,11 @@ def exchange(
 
 
 def _judge(
-    answer: Reply | Failure | None, attempt: int, settings: Settings, api_token: Secret
+    answer: Reply | Failure | None,
+    attempt: int,
+    settings: Settings,
+    api_token: Secret,
+    clock: Clock,
 ) -> tuple[LeanIXTokenError, float | None]:
     """The error this answer means, and how long to wait before retrying (None: do not retry)."""
     url = settings.token_url
@@ -151,7 +157,7 @@ def _judge(
     text = f"LeanIX token endpoint {url} answered HTTP {status}{detail}"
     error = LeanIXTokenError(text, status=status)
     if status == 429 or status >= 500:
-        retry_after = _retry_after(answer.headers.get("retry-after"))
+        retry_after = _retry_after(answer.headers.get("retry-after"), clock.wall())
         return error, _backoff(attempt) if retry_after is None else retry_after
     return error, None
 
@@ -161,7 +167,7 @@ def _backoff(attempt: int) -> float:
     return 0.25 * 2.0 ** (attempt - 1) * random.uniform(0.5, 1.0)
 
 
-def _retry_after(value: str | None) -> float | None:
+def _retry_after(value: str | None, now: float) -> float | None:
     """Seconds to wait from a Retry-After of either form (seconds, or an HTTP date)."""
     if value is None:
         return None
@@ -171,7 +177,7 @@ def _retry_after(value: str | None) -> float | None:
         moment = _http_date(value)
         if moment is None:
             return None
-        seconds = moment - time.time()
+        seconds = moment - now
     if not math.isfinite(seconds):
         return None
     return max(seconds, 0.0)
@@ -254,7 +260,9 @@ def _safe_origin(url: str) -> str:
         return "an unparseable location"
 
 
-def parse_token_response(reply: Reply, sent_at: float, settings: Settings) -> AccessToken:
+def parse_token_response(
+    reply: Reply, sent_at: float, settings: Settings, clock: Clock = SYSTEM_CLOCK
+) -> AccessToken:
     """Read a 200 from the token endpoint. `sent_at` is the monotonic time the request left."""
     url = settings.token_url
     body = _json(reply.body)
@@ -278,7 +286,7 @@ def parse_token_response(reply: Reply, sent_at: float, settings: Settings) -> Ac
             status=200,
         )
     claims = claims_of(value)
-    lifetime = _server_lifetime(claims, body, reply.headers)
+    lifetime = _server_lifetime(claims, body, reply.headers, clock.wall())
     if lifetime is None:
         raise LeanIXTokenError(
             f"LeanIX token endpoint {url} returned a token whose lifetime is unknown: it is not a "
@@ -348,18 +356,22 @@ def _finite_or_none(value: object) -> float | None:
 
 
 def _server_lifetime(
-    claims: Mapping[str, Any], body: Mapping[str, Any], headers: Mapping[str, str]
+    claims: Mapping[str, Any], body: Mapping[str, Any], headers: Mapping[str, str], wall: float
 ) -> float | None:
-    """Seconds the token has left, measured on the server's clock where we can."""
+    """Seconds the token has, on the clock of whoever issued it: `exp - iat`; without `iat`
+    (LeanIX sends none), `exp` against the answer's `Date`; without either, against our clock.
+
+    The issuer's own clock decides, never the later of two clocks: an issuer whose clock runs
+    behind its HTTP front would otherwise have every token refused as expired, an outage no
+    retry heals. A token issued long ago that the API refuses anyway is healed by the resend
+    on 401."""
     exp = _finite_or_none(claims.get("exp"))
     if exp is None:
         return _finite_or_none(body.get("expires_in"))
-    # The server's clock: when the token was issued and when it was sent. A token issued long
-    # ago has less life left than exp - iat: take the later of the two.
-    moments = [_finite_or_none(claims.get("iat")), _http_date(headers.get("date"))]
-    known = [moment for moment in moments if moment is not None]
-    now = max(known) if known else time.time()  # no server clock to read: ours is all there is
-    return exp - now
+    for issued in (_finite_or_none(claims.get("iat")), _http_date(headers.get("date"))):
+        if issued is not None:
+            return exp - issued
+    return exp - wall
 
 
 def _instance_origin(claims: Mapping[str, Any]) -> str | None:

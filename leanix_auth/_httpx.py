@@ -9,7 +9,8 @@ carries out the core's effects for `sync_auth_flow`, `_async.drive` for `async_a
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncGenerator, Callable, Generator
+from collections.abc import AsyncGenerator, Callable, Generator, Mapping
+from typing import Any
 
 import anyio
 import httpx
@@ -17,10 +18,11 @@ import httpx
 from . import _async, _config
 from ._adapter import AuthAdapter, checked_client
 from ._config import DEFAULT_MANDATORY_MARGIN, DEFAULT_REFRESH_MARGIN, DEFAULT_TIMEOUT, Settings
-from ._effects import AccessToken, ExchangeRequest, Failure, Reply, TokenFlow
+from ._effects import AccessToken, ExchangeRequest, Failure, Reply, TokenFlow, too_slow
 from ._exchange import MAX_TOKEN_RESPONSE, certificate_failure
 from ._keeper import obtain, renew, replace_refused
 from ._shared import TokenCache
+from ._watchdog import Watchdog, watch
 
 
 class LeanIXHttpxAuth(AuthAdapter, httpx.Auth):
@@ -94,12 +96,13 @@ class LeanIXHttpxAuth(AuthAdapter, httpx.Auth):
             token = self._drive(obtain(self._keeper, self._settings, self._shared))
         request.headers["Authorization"] = token.authorization
         response = yield request
-        if not _refused(request, response, token):
+        if not self._refused(request, response, token):
             return
         response.read()  # frees its connection first: a wave of 401s must not starve the pool
         retry = replace_refused(self._keeper, self._settings, self._shared, token.authorization)
-        request.headers["Authorization"] = self._drive(retry).authorization
-        yield request
+        token = self._drive(retry)
+        request.headers["Authorization"] = token.authorization
+        self._judge_resend((yield request), token)
 
     async def async_auth_flow(
         self, request: httpx.Request
@@ -112,12 +115,31 @@ class LeanIXHttpxAuth(AuthAdapter, httpx.Auth):
             token = await self._adrive(obtain(self._keeper, self._settings, self._shared))
         request.headers["Authorization"] = token.authorization
         response = yield request
-        if not _refused(request, response, token):
+        if not self._refused(request, response, token):
             return
         await response.aread()  # as in sync_auth_flow
         retry = replace_refused(self._keeper, self._settings, self._shared, token.authorization)
-        request.headers["Authorization"] = (await self._adrive(retry)).authorization
-        yield request
+        token = await self._adrive(retry)
+        request.headers["Authorization"] = token.authorization
+        self._judge_resend((yield request), token)
+
+    def _refused(
+        self, request: httpx.Request, response: httpx.Response, token: AccessToken
+    ) -> bool:
+        """Should this response make us resend the request with a new token?"""
+        keeper = self._keeper
+        if response.status_code != 401:
+            if keeper.probation is not None or keeper.cooling is not None:
+                keeper.accepted(token.authorization)
+            return False
+        return _resendable(request, response, token) and keeper.heals(token.authorization)
+
+    def _judge_resend(self, response: httpx.Response, token: AccessToken) -> None:
+        """The resend's answer: a 401 to a token fetched for it starts the cool-down."""
+        if response.status_code == 401:
+            self._keeper.heals(token.authorization)
+        else:
+            self._keeper.accepted(token.authorization)
 
     def _fresh_token_for(self, request: httpx.Request) -> AccessToken | None:
         """The token for a request to the workspace's own origin while it is fresh; else None.
@@ -128,7 +150,7 @@ class LeanIXHttpxAuth(AuthAdapter, httpx.Auth):
         return None
 
     async def _adrive(self, flow: TokenFlow) -> AccessToken:
-        return await _async.drive(flow, self._asend)
+        return await _async.drive(flow, self._asend, self._keeper.clock)
 
     def _send(self, request: ExchangeRequest) -> Reply | Failure:
         if self._client is not None:
@@ -143,10 +165,8 @@ class LeanIXHttpxAuth(AuthAdapter, httpx.Auth):
             return await _apost(client, request)
 
 
-def _refused(request: httpx.Request, response: httpx.Response, token: AccessToken) -> bool:
-    """Is this a 401 to our bearer for a request we can send again?"""
-    if response.status_code != 401:
-        return False
+def _resendable(request: httpx.Request, response: httpx.Response, token: AccessToken) -> bool:
+    """Is this 401 an answer to our bearer, for a request we can send again?"""
     if response.request.headers.get("Authorization") != token.authorization:
         return False  # a redirect took the request elsewhere, without our bearer: not our 401
     try:
@@ -160,13 +180,25 @@ def _refused(request: httpx.Request, response: httpx.Response, token: AccessToke
 
 
 def _post(client: httpx.Client, request: ExchangeRequest) -> Reply | Failure:
+    """One attempt, bounded as a whole: the watchdog shuts a new connection's socket down at the
+    limit, however slowly the answer drips."""
+    with Watchdog(request.limit) as watchdog:
+        answer = _attempt(client, request)
+    return too_slow(request) if watchdog.fired else answer
+
+
+def _attempt(client: httpx.Client, request: ExchangeRequest) -> Reply | Failure:
     body = _Body(request)
     response = None
+    sent = _as_httpx(request)
+    sent.extensions["trace"] = _show_socket
     try:
-        response = client.send(_as_httpx(request), stream=True, auth=None, follow_redirects=False)
+        response = client.send(sent, stream=True, auth=None, follow_redirects=False)
         for chunk in response.iter_bytes():
             if body.add(chunk):
                 break
+    except httpx.HTTPStatusError as exc:  # a raise_for_status hook of the user's client
+        return body.reply(exc.response)
     except httpx.RequestError as exc:
         return _failure(exc, request, answered=response is not None)
     finally:
@@ -179,17 +211,19 @@ async def _apost(client: httpx.AsyncClient, request: ExchangeRequest) -> Reply |
     body = _Body(request)
     response = None
     try:
-        with anyio.fail_after(request.timeout):  # the whole attempt, not each read
+        with anyio.fail_after(request.limit):  # the whole attempt, not each read
             response = await client.send(
                 _as_httpx(request), stream=True, auth=None, follow_redirects=False
             )
             async for chunk in response.aiter_bytes():
                 if body.add(chunk):
                     break
+    except httpx.HTTPStatusError as exc:  # as in _post
+        return body.reply(exc.response)
     except httpx.RequestError as exc:
         return _failure(exc, request, answered=response is not None)
     except TimeoutError:
-        return body.late(answered=response is not None)
+        return too_slow(request)
     finally:
         if response is not None:
             await response.aclose()
@@ -203,8 +237,8 @@ class _Body:
     def __init__(self, request: ExchangeRequest) -> None:
         self._chunks: list[bytes] = []
         self._size = 0
-        self._timeout = request.timeout
-        self._deadline = time.monotonic() + request.timeout
+        self._limit = request.limit
+        self._deadline = time.monotonic() + request.limit
 
     def add(self, chunk: bytes) -> bool:
         """Keep `chunk`; True once past the cap (stop reading). Past the deadline, raises
@@ -212,13 +246,8 @@ class _Body:
         self._chunks.append(chunk)
         self._size += len(chunk)
         if time.monotonic() > self._deadline:
-            raise httpx.ReadTimeout(f"no whole answer within {self._timeout:g} s")
+            raise httpx.ReadTimeout(f"not whole within {self._limit:g} s")
         return self._size > MAX_TOKEN_RESPONSE
-
-    def late(self, *, answered: bool) -> Failure:
-        if answered:
-            return Failure(f"no whole answer within {self._timeout:g} s", retryable=True)
-        return Failure(f"no answer within {self._timeout:g} s", retryable=False)
 
     def reply(self, response: httpx.Response) -> Reply:
         headers = {key.lower(): value for key, value in response.headers.items()}
@@ -236,6 +265,15 @@ def _as_httpx(request: ExchangeRequest) -> httpx.Request:
     )
 
 
+def _show_socket(event: str, info: Mapping[str, Any]) -> None:
+    """httpcore's trace hook: a new connection's socket, shown to the attempt's watchdog."""
+    if event == "connection.connect_tcp.complete":
+        stream = info.get("return_value")
+        sock = stream.get_extra_info("socket") if stream is not None else None
+        if sock is not None:
+            watch(sock)
+
+
 _TRUST = (
     "pass client=httpx.Client(verify=...) and async_client=httpx.AsyncClient(verify=...) with "
     "an ssl.SSLContext that trusts it, or set SSL_CERT_FILE to its CA bundle"
@@ -251,7 +289,7 @@ def _failure(exc: httpx.RequestError, request: ExchangeRequest, *, answered: boo
         return Failure(f"no connection within {request.timeout:g} s", retryable=True)
     if answered:  # the status line came, then the answer broke off or stalled: try again
         if isinstance(exc, httpx.TimeoutException):
-            return Failure(f"no whole answer within {request.timeout:g} s", retryable=True)
+            return too_slow(request)
         return Failure(f"the answer broke off ({type(exc).__name__})", retryable=True)
     if isinstance(exc, httpx.TimeoutException):
         return Failure(f"no answer within {request.timeout:g} s", retryable=False)

@@ -13,21 +13,26 @@ import enum
 import logging
 import os
 import threading
-import time
 import weakref
 from collections.abc import Generator
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 
+from ._clock import SYSTEM_CLOCK, Clock
 from ._config import Settings
-from ._effects import AccessToken, Background, TokenFlow, Wait, Wake
+from ._effects import AccessToken, Background, Effect, TokenFlow, Wait, Wake
 from ._errors import LeanIXAuthError, LeanIXTokenError
-from ._exchange import Clock, exchange_budget, exchange_rotating, read_api_token
+from ._exchange import exchange_budget, exchange_rotating, read_api_token
 from ._shared import SharedCache
 
 logger = logging.getLogger("leanix_auth")
 
-FAILED_REFRESH_BACKOFF = (1.0, 60.0)  # first and longest pause after a failed refresh ahead
+# After a failed exchange: the first and the longest pause before the next one. With a token in
+# hand, the token is used meanwhile; with none, callers get the last error at once.
+FAILED_EXCHANGE_BACKOFF = (1.0, 60.0)
+# How long 401s on a token that the API refused as soon as it was fetched pass through without a
+# new exchange: such an API refuses every token (a permission problem, not an expired token).
+REFUSED_FRESH_COOL_DOWN = 60.0
 
 
 class Action(enum.Enum):
@@ -35,6 +40,7 @@ class Action(enum.Enum):
     REFRESH = "use the token in hand and refresh it: this caller was chosen to"
     EXCHANGE = "exchange now and wait for it: this caller was chosen to"
     WAIT = "wait for the exchange under way"
+    PAUSED = "fail at once with the last error: exchanges failed lately and no token is in hand"
 
 
 @dataclass(frozen=True)
@@ -42,6 +48,7 @@ class Plan:
     action: Action
     token: AccessToken | None
     ticket: int  # the exchange this caller claimed (REFRESH, EXCHANGE) or waits for (WAIT)
+    error: LeanIXAuthError | None = None  # PAUSED: the error of the last exchange
 
 
 class TokenKeeper:
@@ -49,7 +56,7 @@ class TokenKeeper:
 
     _all: ClassVar[weakref.WeakSet[TokenKeeper]] = weakref.WeakSet()
 
-    def __init__(self, clock: Clock = time.monotonic) -> None:
+    def __init__(self, clock: Clock = SYSTEM_CLOCK) -> None:
         TokenKeeper._all.add(self)
         self.clock = clock
         self.current: AccessToken | None = None  # read without the lock: one attribute load
@@ -60,17 +67,25 @@ class TokenKeeper:
         self._last_error: LeanIXAuthError | None = None
         self._retry_at = 0.0
         self._failures = 0
+        self._pause_error: LeanIXAuthError | None = None
+        self.exchanging_thread: int | None = None  # whose code runs the exchange in flight
+        self.failed_source: str | None = None  # cache key of the API token that failed last
+        # A token fetched in answer to a 401 and not yet accepted by the API; and one the API
+        # refused all the same, with the end of its cool-down. Both are read without the lock on
+        # the path of every response, and are None nearly always.
+        self.probation: str | None = None
+        self.cooling: tuple[str, float] | None = None
 
     def fresh_token(self) -> AccessToken | None:
         """The token, if it is before its refresh point: the lock-free path of every request."""
         token = self.current
-        if token is not None and self.clock() < token.refresh_at:
+        if token is not None and self.clock.monotonic() < token.refresh_at:
             return token
         return None
 
     def valid_token(self) -> AccessToken | None:
         token = self.current
-        if token is not None and self.clock() < token.expires_at:
+        if token is not None and self.clock.monotonic() < token.expires_at:
             return token
         return None
 
@@ -79,7 +94,7 @@ class TokenKeeper:
         if token is not None:
             return Plan(Action.USE, token, 0)
         with self._lock:
-            now = self.clock()
+            now = self.clock.monotonic()
             token = self.current
             if token is not None and now >= token.expires_at:
                 token = self.current = None
@@ -89,9 +104,12 @@ class TokenKeeper:
                 if token is not None and now < token.mandatory_at:
                     return Plan(Action.USE, token, 0)
                 return Plan(Action.WAIT, token, self._ticket)
-            if token is not None and now < self._retry_at:
-                # A refresh failed lately: back off while the token is good.
-                return Plan(Action.USE, token, 0)
+            if now < self._retry_at:
+                # Exchanges failed lately: back off, with the token in hand if it is good.
+                if token is not None:
+                    return Plan(Action.USE, token, 0)
+                if self._pause_error is not None:
+                    return Plan(Action.PAUSED, None, 0, self._pause_error)
             self._in_flight = True
             if token is not None and now < token.mandatory_at:
                 return Plan(Action.REFRESH, token, self._ticket)
@@ -114,11 +132,17 @@ class TokenKeeper:
             error = self._last_error
         waiter(error)
 
+    def resume(self) -> None:
+        """End the pause after failed exchanges: the API token's source has changed."""
+        with self._lock:
+            self._retry_at = 0.0
+
     def store(self, token: AccessToken, ticket: int) -> None:
         with self._lock:
             self.current = token
             self._failures = 0
             self._retry_at = 0.0
+            self._pause_error = None
             waiters = self._finish(ticket, None)
         for waiter in waiters:
             waiter(None)
@@ -127,8 +151,8 @@ class TokenKeeper:
         """Record a failed exchange. Returns the token still worth using, if there is one."""
         with self._lock:
             self._failures += 1
-            low, high = FAILED_REFRESH_BACKOFF
-            self._retry_at = self.clock() + min(low * 2 ** (self._failures - 1), high)
+            self._retry_at = self.clock.monotonic() + backoff(self._failures)
+            self._pause_error = error
             waiters = self._finish(ticket, error)
         for waiter in waiters:
             waiter(error)
@@ -136,7 +160,7 @@ class TokenKeeper:
         if token is not None:
             logger.warning(
                 "LeanIX token refresh failed; the current token stays in use for %.0f s more: %s",
-                token.expires_at - self.clock(),
+                token.expires_at - self.clock.monotonic(),
                 error,
             )
         return token
@@ -163,6 +187,7 @@ class TokenKeeper:
         self._in_flight = False
         self._ticket += 1
         self._last_error = error
+        self.exchanging_thread = None
         waiters, self._waiters = self._waiters, []
         return waiters
 
@@ -172,6 +197,29 @@ class TokenKeeper:
         with self._lock:
             if self.current is not None and self.current.authorization == authorization:
                 self.current = None
+
+    def heals(self, authorization: str) -> bool:
+        """The API answered 401 to `authorization`: may a new token heal that? Not if the API
+        refused a token fetched in answer to a 401 (it refuses any token: a permission problem);
+        then the 401s on that token pass through, without an exchange, for the cool-down."""
+        now = self.clock.monotonic()
+        with self._lock:
+            cooling = self.cooling
+            if cooling is not None and cooling[0] == authorization and now < cooling[1]:
+                return False
+            if authorization == self.probation:
+                self.probation = None
+                self.cooling = (authorization, now + REFUSED_FRESH_COOL_DOWN)
+                return False
+            return True
+
+    def accepted(self, authorization: str) -> None:
+        """The API accepted `authorization`: a later 401 on it is a revocation, to heal at once."""
+        with self._lock:
+            if self.probation == authorization:
+                self.probation = None
+            if self.cooling is not None and self.cooling[0] == authorization:
+                self.cooling = None
 
     def _reset_after_fork(self) -> None:
         # In a forked child no exchange of the parent's is running, and the lock may be held by
@@ -190,6 +238,12 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=TokenKeeper._reset_all_after_fork)
 
 
+def backoff(failures: int) -> float:
+    """The pause after `failures` failed exchanges in a row: doubling, capped."""
+    low, high = FAILED_EXCHANGE_BACKOFF
+    return min(low * 2.0 ** min(failures - 1, 32), high)  # 2 ** 32: past the cap, never overflows
+
+
 def obtain(keeper: TokenKeeper, settings: Settings, shared: SharedCache | None = None) -> TokenFlow:
     """A token for one request: the one in hand, or one this caller or another exchanges. A
     failed exchange never drops a token that is still valid."""
@@ -197,6 +251,11 @@ def obtain(keeper: TokenKeeper, settings: Settings, shared: SharedCache | None =
         plan = keeper.plan()
         if plan.action is Action.USE and plan.token is not None:
             return plan.token
+        if plan.action is Action.PAUSED and plan.error is not None:
+            if not (yield from source_changed(keeper, settings)):
+                raise copy_error(plan.error)
+            keeper.resume()
+            continue
         if plan.action is Action.WAIT:
             error = yield from await_exchange(keeper, settings, plan.ticket)
             if error is None:
@@ -236,12 +295,21 @@ def renew(keeper: TokenKeeper, settings: Settings, shared: SharedCache | None = 
             return token
 
 
+def source_changed(keeper: TokenKeeper, settings: Settings) -> Generator[Effect, Any, bool]:
+    """Does the API token's source hold another token than the one that failed last (rotated in
+    a file or a secrets manager)? A fixed value never changes."""
+    if settings.source.value is not None:
+        return False
+    api_token = yield from read_api_token(settings)
+    return settings.cache_key(api_token) != keeper.failed_source
+
+
 def await_exchange(
     keeper: TokenKeeper, settings: Settings, ticket: int
 ) -> Generator[Wait, object, LeanIXAuthError | None]:
     """Wait for another caller's exchange, never longer than an exchange can take."""
     budget = exchange_budget(settings)
-    outcome = yield Wait(lambda wake: keeper.wait(ticket, wake), budget)
+    outcome = yield Wait(lambda wake: keeper.wait(ticket, wake), budget, keeper.exchanging_thread)
     if isinstance(outcome, TimeoutError):
         error = LeanIXTokenError(
             f"the token exchange with {settings.token_url} did not finish within {budget:g} s"
@@ -260,20 +328,26 @@ def replace_refused(
     keeper.discard(authorization)
     if shared is not None:
         yield from shared.forget(authorization.removeprefix("Bearer "))
-    return (yield from obtain(keeper, settings, shared))
+    token = yield from obtain(keeper, settings, shared)
+    keeper.probation = token.authorization  # until the API accepts it
+    return token
 
 
 def settle(
     keeper: TokenKeeper, settings: Settings, shared: SharedCache | None, ticket: int, *, ahead: bool
 ) -> TokenFlow:
     """Run exchange `ticket`, which this caller claimed, and tell the keeper how it went."""
+    keeper.exchanging_thread = threading.get_ident()  # a detached refresh: its own thread
+    api_token = None
     try:
+        api_token = yield from read_api_token(settings)
         if shared is None:
-            api_token = yield from read_api_token(settings)
             token, _ = yield from exchange_rotating(settings, keeper.clock, api_token, ahead=ahead)
         else:
-            token = yield from shared.exchange(settings, keeper.clock, keeper.current, ahead=ahead)
+            held = keeper.current
+            token = yield from shared.exchange(settings, keeper.clock, api_token, held, ahead=ahead)
     except LeanIXAuthError as error:
+        keeper.failed_source = settings.cache_key(api_token) if api_token is not None else None
         keeper.failed(error, ticket)
         raise
     except BaseException:

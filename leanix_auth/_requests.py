@@ -3,23 +3,27 @@
 from __future__ import annotations
 
 import os
+import socket
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, ClassVar
 
 import requests
 import urllib3
+from requests.adapters import HTTPAdapter
 from requests.auth import AuthBase
 from requests.cookies import extract_cookies_to_jar
+from requests.hooks import default_hooks
 from requests.utils import rewind_body
 
 from . import _config
 from ._adapter import AuthAdapter, checked_client
 from ._config import DEFAULT_MANDATORY_MARGIN, DEFAULT_REFRESH_MARGIN, DEFAULT_TIMEOUT, Settings
-from ._effects import AccessToken, ExchangeRequest, Failure, Reply
+from ._effects import AccessToken, ExchangeRequest, Failure, Reply, too_slow
 from ._exchange import MAX_TOKEN_RESPONSE, certificate_failure
 from ._keeper import obtain, replace_refused
 from ._shared import TokenCache
+from ._watchdog import Watchdog, watch
 
 
 def _no_auth(request: requests.PreparedRequest) -> requests.PreparedRequest:
@@ -80,7 +84,7 @@ class LeanIXAuth(AuthAdapter, AuthBase):
             raise _wrong_client(request) from None
         if ours:
             token = self._keeper.current
-            if token is None or self._clock() >= token.refresh_at:
+            if token is None or self._clock.monotonic() >= token.refresh_at:
                 token = self._token()
             request.headers["Authorization"] = token.authorization
             request.hooks["response"].append(self._hook)
@@ -95,7 +99,12 @@ class LeanIXAuth(AuthAdapter, AuthBase):
     def _retry_on_401(self, response: requests.Response, **kwargs: Any) -> requests.Response:
         request = response.request
         sent = request.headers.get("Authorization")
-        if response.status_code != 401 or sent is None or not _rewind(request):
+        keeper = self._keeper
+        if response.status_code != 401:
+            if sent is not None and (keeper.probation is not None or keeper.cooling is not None):
+                keeper.accepted(sent)
+            return response
+        if sent is None or not _rewind(request) or not keeper.heals(sent):
             return response
         # Drain first, so the connection goes back to the pool even if no new token can be had.
         response.content  # noqa: B018
@@ -109,48 +118,106 @@ class LeanIXAuth(AuthAdapter, AuthBase):
         second: requests.Response = response.connection.send(retry, **kwargs)
         second.history.append(response)
         second.request = retry
+        if second.status_code == 401:
+            keeper.heals(token.authorization)  # refused fresh: starts the cool-down
+        else:
+            keeper.accepted(token.authorization)
         return second
 
     def _send(self, request: ExchangeRequest) -> Reply | Failure:
         if self._session is not None:
-            return self._post(self._session, request)
+            return _post(self._session, request)
         # A private session for one exchange an hour: nothing pooled, nothing left open. It still
         # honours the environment's proxies and CA bundle (trust_env).
         with requests.Session() as session:
-            return self._post(session, request)
-
-    def _post(self, session: requests.Session, request: ExchangeRequest) -> Reply | Failure:
-        deadline = time.monotonic() + request.timeout  # for the whole attempt
-        try:
-            response = session.post(
-                request.url,
-                data=request.body,
-                headers=dict(request.headers),
-                timeout=request.timeout,
-                allow_redirects=False,
-                auth=_no_auth,
-                stream=True,
-                verify=_ca_from_environment(session),
-            )
-        except requests.exceptions.SSLError as exc:
-            return certificate_failure(exc, _TRUST) or Failure(_reason(exc), retryable=True)
-        except requests.exceptions.ConnectTimeout:
-            return Failure(f"no connection within {request.timeout:g} s", retryable=True)
-        except requests.exceptions.Timeout:
-            return Failure(f"no answer within {request.timeout:g} s", retryable=False)
-        except requests.exceptions.ConnectionError as exc:
-            return Failure(_reason(exc), retryable=True)
-        except requests.exceptions.RequestException as exc:
-            return Failure(_reason(exc), retryable=False)
-        with response:
-            body = _read_body(response.raw, deadline, request.timeout)
-        if isinstance(body, Failure):
-            return body
-        headers = {key.lower(): value for key, value in response.headers.items()}
-        return Reply(response.status_code, headers, body)
+            session.mount("http://", _WatchedAdapter())
+            session.mount("https://", _WatchedAdapter())
+            return _post(session, request)
 
 
-def _read_body(raw: Any, deadline: float, timeout: float) -> bytes | Failure:
+def _post(session: requests.Session, request: ExchangeRequest) -> Reply | Failure:
+    """One attempt, bounded as a whole: on the private session, the watchdog shuts its socket
+    down at the limit, however slowly the answer drips."""
+    with Watchdog(request.limit) as watchdog:
+        answer = _attempt(session, request)
+    return too_slow(request) if watchdog.fired else answer
+
+
+def _attempt(session: requests.Session, request: ExchangeRequest) -> Reply | Failure:
+    deadline = time.monotonic() + request.limit
+    try:
+        response = _post_without_hooks(session, request)
+    except requests.exceptions.SSLError as exc:
+        return certificate_failure(exc, _TRUST) or Failure(_reason(exc), retryable=True)
+    except requests.exceptions.ConnectTimeout:
+        return Failure(f"no connection within {request.timeout:g} s", retryable=True)
+    except requests.exceptions.Timeout:
+        return Failure(f"no answer within {request.timeout:g} s", retryable=False)
+    except requests.exceptions.ConnectionError as exc:
+        return Failure(_reason(exc), retryable=True)
+    except requests.exceptions.RequestException as exc:
+        return Failure(_reason(exc), retryable=False)
+    with response:
+        body = _read_body(response.raw, deadline, request)
+    if isinstance(body, Failure):
+        return body
+    headers = {key.lower(): value for key, value in response.headers.items()}
+    return Reply(response.status_code, headers, body)
+
+
+class _WatchedConnection(urllib3.connection.HTTPConnection):
+    def _new_conn(self) -> socket.socket:
+        sock = super()._new_conn()
+        watch(sock)  # the attempt's watchdog may shut it down
+        return sock
+
+
+class _WatchedTLSConnection(_WatchedConnection, urllib3.connection.HTTPSConnection):
+    pass
+
+
+class _WatchedPool(urllib3.HTTPConnectionPool):
+    ConnectionCls = _WatchedConnection
+
+
+class _WatchedTLSPool(urllib3.HTTPSConnectionPool):
+    ConnectionCls = _WatchedTLSConnection
+
+
+class _WatchedAdapter(HTTPAdapter):
+    """requests' own adapter, whose new connections show their sockets to the watchdog."""
+
+    _pools: ClassVar[dict[str, type[urllib3.HTTPConnectionPool]]] = {
+        "http": _WatchedPool,
+        "https": _WatchedTLSPool,
+    }
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = self._pools
+
+    def proxy_manager_for(self, proxy: str, **kwargs: Any) -> urllib3.ProxyManager:
+        manager: urllib3.ProxyManager = super().proxy_manager_for(proxy, **kwargs)
+        manager.pool_classes_by_scheme = self._pools
+        return manager
+
+
+def _post_without_hooks(session: requests.Session, request: ExchangeRequest) -> requests.Response:
+    """POST through `session` (its adapters, proxies, certificates and cookies) but without its
+    response hooks: a user's raise_for_status or rewriting hook must not change what the token
+    endpoint's answer means."""
+    prepared = session.prepare_request(
+        requests.Request(
+            "POST", request.url, data=request.body, headers=dict(request.headers), auth=_no_auth
+        )
+    )
+    prepared.hooks = default_hooks()
+    verify = _ca_from_environment(session)
+    environment = session.merge_environment_settings(prepared.url, {}, True, verify, None)
+    return session.send(prepared, timeout=request.timeout, allow_redirects=False, **environment)
+
+
+def _read_body(raw: Any, deadline: float, request: ExchangeRequest) -> bytes | Failure:
     """The answer's body up to the cap, by the attempt's deadline. Once the status line has
     come, a break (a reset, bad chunking, a corrupt gzip, a stall) is worth another attempt."""
     read = getattr(raw, "read1", None) or raw.read  # read1: what has come, without waiting for more
@@ -159,7 +226,7 @@ def _read_body(raw: Any, deadline: float, timeout: float) -> bytes | Failure:
     try:
         while size <= MAX_TOKEN_RESPONSE:
             if time.monotonic() > deadline:
-                return Failure(f"no whole answer within {timeout:g} s", retryable=True)
+                return too_slow(request)
             chunk = read(64 * 1024, decode_content=True)
             if not chunk:
                 break

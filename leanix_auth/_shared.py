@@ -11,18 +11,18 @@ from collections import deque
 from collections.abc import Callable, Generator
 from typing import Any, Protocol, TypeVar
 
+from ._clock import Clock
 from ._config import Settings
 from ._effects import AccessToken, BlockingCall, Effect, TokenFlow
 from ._exchange import (
     HEADER_SAFE,
-    Clock,
     access_token,
     claims_of,
     exchange_budget,
     exchange_rotating,
-    read_api_token,
 )
 from ._shared_token import SharedToken
+from ._token_source import Secret
 
 __all__ = ["CacheLock", "SharedCache", "SharedToken", "TokenCache"]
 
@@ -69,31 +69,45 @@ class SharedCache:
         self.refused: deque[str] = deque(maxlen=4)
 
     def exchange(
-        self, settings: Settings, clock: Clock, held: AccessToken | None, *, ahead: bool
+        self,
+        settings: Settings,
+        clock: Clock,
+        api_token: Secret,
+        held: AccessToken | None,
+        *,
+        ahead: bool,
     ) -> TokenFlow:
-        """An exchange for everyone who shares the cache: take a token another process stored if
-        it will do; else take the lock, look again, and only then exchange and store. `held` is
-        the token in hand, which whoever asks for a new token does not want back."""
-        api_token = yield from read_api_token(settings)
+        """An exchange of `api_token` for everyone who shares the cache: take a token another
+        process stored if it will do; else take the lock, look again, and only then exchange and
+        store. `held` is the token in hand, which whoever asks for a new token does not want
+        back."""
         key = self.key = settings.cache_key(api_token)
         token = yield from self._adopt(key, settings, clock, held, ahead=ahead)
         if token is not None:
             return token
-        lock = yield from self._lock(key, exchange_budget(settings))
+        budget = exchange_budget(settings)
+        # lock() builds an object (RedisCache's does no I/O): its success proves nothing.
+        lock = yield from self._ask(lambda: self.cache.lock(key, budget), None, answers=False)
+        got = None if lock is None else (yield from self._acquire(lock, budget))
+        locked = lock if got else None
         try:
-            if lock is not None:
+            if got is not None:
+                # Held, or another holder kept it for the whole budget: either way another
+                # process may have stored a token meanwhile. Look again before exchanging.
                 token = yield from self._adopt(key, settings, clock, held, ahead=ahead)
             if token is None:
                 token, used = yield from exchange_rotating(settings, clock, api_token, ahead=ahead)
-                shared = SharedToken(token.value, token.lifetime, token.expires_at - clock())
+                shared = SharedToken(
+                    token.value, token.lifetime, token.expires_at - clock.monotonic()
+                )
                 store_key = self.key = settings.cache_key(used)  # rotated: under the new key
                 yield from self._ask(lambda: self.cache.store(store_key, shared), None)
         except BaseException:
-            if lock is not None:  # we may be closing and unable to yield: release here
-                self._release_now(lock)
+            if locked is not None:  # we may be closing and unable to yield: release here
+                self._release_now(locked)
             raise
-        if lock is not None:
-            yield from self._ask(lock.release, None)
+        if locked is not None:
+            yield from self._ask(locked.release, None)
         return token
 
     def forget(self, value: str) -> Asking[None]:
@@ -117,7 +131,7 @@ class SharedCache:
             return None  # a poisoned entry (CR, LF, non-ASCII): as if there were none
         if held is not None and held.value == shared.value:
             return None
-        now = clock()
+        now = clock.monotonic()
         token = access_token(
             shared.value, claims_of(shared.value), shared.lifetime, now + shared.remaining, settings
         )
@@ -128,31 +142,34 @@ class SharedCache:
             return token
         return None
 
-    def _lock(self, key: str, budget: float) -> Asking[CacheLock | None]:
-        """The cache's lock for `key`, held; None if the cache failed or another holder kept it
-        for the whole budget."""
-        lock = yield from self._ask(lambda: self.cache.lock(key, budget), None)
-        if lock is None:
-            return None
+    def _acquire(self, lock: CacheLock, budget: float) -> Asking[bool | None]:
+        """True: held; False: another holder kept it for the whole budget; None: the cache
+        failed."""
 
         def undo(got: object) -> None:  # cancelled while the thread waited: hand the lock back
             if got:
                 self._release_now(lock)
 
-        got = yield from self._ask(lambda: lock.acquire(timeout=budget), False, undo)
-        return lock if got else None
+        got = yield from self._ask(lambda: bool(lock.acquire(timeout=budget)), None, undo)
+        return got
 
     def _ask(
-        self, call: Callable[[], T], fallback: T, undo: Callable[[Any], object] | None = None
+        self,
+        call: Callable[[], T],
+        fallback: T,
+        undo: Callable[[Any], object] | None = None,
+        *,
+        answers: bool = True,
     ) -> Asking[T]:
         """`call()` off the event loop; if the cache fails, a warning and `fallback`: the
-        integration goes on without it."""
+        integration goes on without it. `answers`: a success shows that the cache answers."""
         try:
             result: T = yield BlockingCall(call, undo)
         except Exception as error:
             self._failed(error)
             return fallback
-        self._answered()
+        if answers:
+            self._answered()
         return result
 
     def _release_now(self, lock: CacheLock) -> None:

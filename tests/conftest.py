@@ -8,6 +8,7 @@ from contextlib import ExitStack
 
 import pytest
 
+from leanix_auth._clock import HandClock
 from leanix_auth.testing import LeanIXServer
 
 from .clients import KINDS, Call, Callers
@@ -22,6 +23,12 @@ def kind(request: pytest.FixtureRequest) -> str:
 def backend(request: pytest.FixtureRequest) -> str:
     """The event loop an async test runs on: `anyio.run(main, backend=backend)`."""
     return str(request.param)
+
+
+@pytest.fixture
+def clock(leanix_clock: HandClock) -> HandClock:
+    """The plugin's `leanix_clock`, by a shorter name: `clock.advance(60)`."""
+    return leanix_clock
 
 
 @pytest.fixture

@@ -47,7 +47,8 @@ def test_threads_on_one_httpx_client_share_one_exchange(leanix_server: LeanIXSer
     assert len(leanix_server.token_requests) == 1
 
 
-def test_500_tasks_share_one_exchange(leanix_server: LeanIXServer, backend: str) -> None:
+def test_100_tasks_share_one_exchange(leanix_server: LeanIXServer, backend: str) -> None:
+    # 100 tasks prove single flight as well as 500 do; benchmarks/ keeps the 500.
     leanix_server.token_delay = 0.2
     auth = LeanIXHttpxAuth(leanix_server.api_token, base_url=leanix_server.base_url)
 
@@ -55,11 +56,11 @@ def test_500_tasks_share_one_exchange(leanix_server: LeanIXServer, backend: str)
         limits = httpx.Limits(max_connections=50)
         async with httpx.AsyncClient(auth=auth, limits=limits, timeout=30) as client:
             answers = await in_tasks(
-                500, lambda: client.get(leanix_server.base_url + "/services/a/v1")
+                100, lambda: client.get(leanix_server.base_url + "/services/a/v1")
             )
         return [a.status_code for a in answers]
 
-    assert anyio.run(main, backend=backend) == [200] * 500
+    assert anyio.run(main, backend=backend) == [200] * 100
     assert len(leanix_server.token_requests) == 1
 
 

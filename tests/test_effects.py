@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from leanix_auth._blocking import drive
+from leanix_auth._clock import SYSTEM_CLOCK
 from leanix_auth._effects import AccessToken, ExchangeRequest, Failure, Reply
 
 
@@ -20,4 +21,4 @@ def test_an_unknown_effect_is_an_error_not_a_silent_false() -> None:
         raise AssertionError("nothing to send")
 
     with pytest.raises(TypeError, match="no adapter handles the effect 'a new kind of effect'"):
-        drive(flow(), send)
+        drive(flow(), send, SYSTEM_CLOCK)

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import base64
-import time
+from typing import Any
 
 import pytest
 import requests
+from requests.adapters import HTTPAdapter
 
 from leanix_auth import LeanIXAuth, LeanIXAuthError, LeanIXCredentialsError, LeanIXHttpxAuth
+from leanix_auth._clock import HandClock
 from leanix_auth.testing import LeanIXServer
 
 from .clients import Call, Callers, unreachable_url
@@ -49,27 +51,30 @@ def test_wrong_api_token_is_a_credentials_error_and_not_retried(
 
 @pytest.mark.parametrize("status", [429, 500, 502, 503])
 def test_rate_limits_and_server_errors_are_retried(
-    kind: str, leanix_server: LeanIXServer, make_caller: Callers, status: int
+    kind: str, leanix_server: LeanIXServer, make_caller: Callers, status: int, clock: HandClock
 ) -> None:
     leanix_server.fail_token_requests(status, times=2)
     call, _ = make_caller(kind, leanix_server)
     assert call(leanix_server.base_url + "/services/a/v1") == 200
     assert len(leanix_server.token_requests) == 3
+    # Growing pauses with jitter between the attempts: 0.25 s, then 0.5 s, each at least halved.
+    first, second = clock.slept
+    assert 0.125 <= first <= 0.25
+    assert 0.25 <= second <= 0.5
 
 
 def test_retry_after_is_honoured(
-    kind: str, leanix_server: LeanIXServer, make_caller: Callers
+    kind: str, leanix_server: LeanIXServer, make_caller: Callers, clock: HandClock
 ) -> None:
-    leanix_server.fail_token_requests(429, times=1, retry_after=1)
+    leanix_server.fail_token_requests(429, times=1, retry_after=7)
     call, _ = make_caller(kind, leanix_server)
-    started = time.monotonic()
     assert call(leanix_server.base_url + "/services/a/v1") == 200
-    assert time.monotonic() - started >= 0.95  # a backoff alone would be 0.25 s at most
+    assert clock.slept == [7.0]  # a backoff alone would be 0.25 s at most
     assert len(leanix_server.token_requests) == 2
 
 
 def test_persistent_failure_ends_in_one_clear_error(
-    kind: str, leanix_server: LeanIXServer, make_caller: Callers
+    kind: str, leanix_server: LeanIXServer, make_caller: Callers, clock: HandClock
 ) -> None:
     leanix_server.fail_token_requests(503, times=10)
     call, _ = make_caller(kind, leanix_server)
@@ -77,6 +82,7 @@ def test_persistent_failure_ends_in_one_clear_error(
         call(leanix_server.base_url + "/services/a/v1")
     assert leanix_server.token_url in str(err.value)
     assert len(leanix_server.token_requests) == 4  # one try and three retries, then give up
+    assert len(clock.slept) == 3
 
 
 @pytest.mark.parametrize(
@@ -125,19 +131,21 @@ def test_an_already_expired_token_is_one_error_not_a_loop(
     assert len(leanix_server.token_requests) == 1
 
 
-def test_unreachable_endpoint_is_retried_then_one_error_with_requests() -> None:
+def test_unreachable_endpoint_is_retried_then_one_error_with_requests(clock: HandClock) -> None:
     auth = LeanIXAuth("t", base_url=unreachable_url())
     with (
         requests.Session() as session,
         pytest.raises(LeanIXAuthError, match="could not be reached"),
     ):
         session.get(auth.base_url + "/services/a/v1", auth=auth)
+    assert len(clock.slept) == 3  # four attempts
 
 
-def test_unreachable_endpoint_with_get_token_of_httpx_is_one_error() -> None:
+def test_unreachable_endpoint_with_get_token_of_httpx_is_one_error(clock: HandClock) -> None:
     auth = LeanIXHttpxAuth("t", base_url=unreachable_url())
     with pytest.raises(LeanIXAuthError, match="could not be reached"):
         auth.get_token()
+    assert len(clock.slept) == 3  # four attempts
 
 
 def test_read_timeout_is_not_retried(leanix_server: LeanIXServer) -> None:
@@ -150,8 +158,14 @@ def test_read_timeout_is_not_retried(leanix_server: LeanIXServer) -> None:
 
 def test_session_passed_in_carries_the_exchange(leanix_server: LeanIXServer) -> None:
     seen: list[str] = []
+
+    class Recording(HTTPAdapter):  # what a session's transport sees: proxies, certificates ...
+        def send(self, request: requests.PreparedRequest, *args: Any, **options: Any) -> Any:
+            seen.append(str(request.url))
+            return super().send(request, *args, **options)
+
     with requests.Session() as session:
-        session.hooks["response"].append(lambda r, **_: seen.append(r.url))
+        session.mount("http://", Recording())
         auth = LeanIXAuth(leanix_server.api_token, base_url=leanix_server.base_url, session=session)
         session.auth = auth  # the same session as auth and as carrier: no recursion
         assert session.get(leanix_server.base_url + "/services/a/v1").status_code == 200

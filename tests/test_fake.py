@@ -144,3 +144,40 @@ def test_token_factory_overrides_and_removes_claims(leanix_token: Factory) -> No
     assert "region" not in claims
     assert claims["sub"] == "me"
     assert claims["exp"] == pytest.approx(time.time() + 60, abs=2)
+
+
+def test_reset_forgets_everything_and_takes_options_afresh(leanix_server: LeanIXServer) -> None:
+    old_token, old_api_token = leanix_server.issue_token(), leanix_server.api_token
+    leanix_server.add("GET", "/services/a/v1/x", json={"stubbed": True})
+    leanix_server.fail_token_requests(503, times=3)
+    leanix_server.token_delay = 0.5
+    exchange(leanix_server, old_api_token)
+    leanix_server.reset(token_ttl=60, strict=False)
+    assert (leanix_server.token_requests, leanix_server.api_requests) == ([], [])
+    assert (leanix_server.token_ttl, leanix_server.token_delay) == (60, 0)
+    assert leanix_server.api_token != old_api_token  # a client of an earlier test is refused
+    answer = exchange(leanix_server, leanix_server.api_token)  # no injected failure left
+    assert (answer.status_code, answer.json()["expires_in"]) == (200, 59)
+    url = leanix_server.base_url + "/services/a/v1/x"
+    for token, status in ((old_token, 401), (answer.json()["access_token"], 200)):
+        got = requests.get(url, headers={"Authorization": f"Bearer {token}"}, timeout=5)
+        assert got.status_code == status
+    assert "stubbed" not in got.json()  # the stub is gone: an echo
+    leanix_server.reset(api_token="fixed-api-token")
+    assert leanix_server.api_token == "fixed-api-token"
+
+
+@pytest.mark.parametrize("kind", [LeanIXServer, LeanIXMock])
+def test_the_fake_reads_now_from_its_one_clock(kind: type[LeanIXServer | LeanIXMock]) -> None:
+    now = [1_000_000_000.0]  # a hand clock, far from the wall clock
+    with kind(clock=lambda: now[0], clock_offset=-100) as fake:
+        answer = exchange(fake, fake.api_token)
+        token = answer.json()["access_token"]
+        claims = jwt.decode(token, options={"verify_signature": False})
+        assert claims["exp"] == 1_000_000_000 - 100 + 3600
+        assert parsedate_to_datetime(answer.headers["Date"]).timestamp() == now[0] - 100
+        url = fake.base_url + "/services/a/v1"
+        bearer = {"Authorization": f"Bearer {token}"}
+        assert requests.get(url, headers=bearer, timeout=5).status_code == 200
+        now[0] += 3600  # the token's hour is up on the fake's clock, not on the wall's
+        assert requests.get(url, headers=bearer, timeout=5).status_code == 401

@@ -49,7 +49,18 @@ def test_repeated_slashes_reach_the_same_route_and_are_recorded_as_sent(face: Fa
     assert face.token_requests[-1].path == "/" + TOKEN_PATH
 
 
-@pytest.mark.parametrize("path", ["/graphql", "/acmeWorkspace" + TOKEN_PATH, "/", "/services/x"])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/graphql",
+        "/x",
+        "/acmeWorkspace" + TOKEN_PATH,
+        "/",
+        "/services/x",
+        "/api/v1/services",
+        "/demo/api/services",
+    ],
+)
 def test_a_path_outside_leanix_services_is_a_404_before_any_credential_check(
     face: FakeLeanIX, path: str
 ) -> None:
@@ -69,6 +80,20 @@ def test_an_unstubbed_service_path_is_echoed_and_not_unmatched(face: FakeLeanIX)
     )
     assert answer.status_code == 200
     assert answer.json()["path"] == "/services/pathfinder/v1/factSheets"
+    assert face.unmatched_requests == []
+
+
+def test_the_older_workspace_scoped_api_is_routed_like_a_service(face: FakeLeanIX) -> None:
+    # LeanIX's authentication guide calls /<workspace>/api/v1/services.
+    url = face.base_url + "/demo/api/v1/services"
+    face.add("GET", "/demo/api/v1/services", json={"data": ["app"]})
+    bearer = {"Authorization": f"Bearer {face.issue_token()}"}
+    stubbed = requests.get(url, headers=bearer, timeout=5)
+    echoed = requests.post(face.base_url + "/test/api/v2/x", headers=bearer, timeout=5)
+    refused = requests.get(url, timeout=5)
+    assert (stubbed.status_code, stubbed.json()) == (200, {"data": ["app"]})
+    assert (echoed.status_code, echoed.json()["path"]) == (200, "/test/api/v2/x")
+    assert refused.status_code == 401
     assert face.unmatched_requests == []
 
 

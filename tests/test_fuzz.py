@@ -18,6 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from leanix_auth import LeanIXAuth, LeanIXAuthError, LeanIXConfigError, LeanIXHttpxAuth
+from leanix_auth._clock import HandClock
 from leanix_auth._config import MAX_LIFETIME, is_loopback, resolve
 from leanix_auth._effects import ExchangeRequest, Failure, Reply, Sleep
 from leanix_auth._exchange import ATTEMPTS, MAX_RETRY_AFTER, exchange, parse_token_response
@@ -134,8 +135,8 @@ def jwt_with(exp: Any, **claims: Any) -> str:
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
-    lambda inner: (
-        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=4), st.dictionaries(st.text(max_size=8), inner, max_size=4)
     ),
     max_leaves=12,
 )
@@ -215,7 +216,7 @@ replies = st.one_of(
 @settings(max_examples=400, deadline=None)
 @given(answers=st.lists(replies, min_size=ATTEMPTS, max_size=ATTEMPTS))
 def test_any_sequence_of_failures_ends_within_the_attempts(answers: list[Reply | Failure]) -> None:
-    flow = exchange(settings_for_fuzz(), lambda: 0.0, Secret("t"))
+    flow = exchange(settings_for_fuzz(), HandClock(), Secret("t"))
     sent = 0
     answer: Reply | Failure | None = None
     try:

@@ -24,7 +24,7 @@ def test_a_cached_cli_token_imports_only_what_reading_a_cache_file_needs(
     leanix_server: LeanIXServer, tmp_path: Path
 ) -> None:
     # Each of these costs a cached token more than reading the cache file does.
-    heavy = "requests httpx urllib3 jwt cryptography redis valkey dataclasses"
+    heavy = "requests httpx urllib3 jwt cryptography redis valkey dataclasses logging tempfile"
     env = {
         **os.environ,
         "LEANIX_BASE_URL": leanix_server.base_url,

@@ -7,18 +7,19 @@ millisecond; the adapters' tests check the same rules end to end over real socke
 from __future__ import annotations
 
 from leanix_auth import LeanIXTokenError
+from leanix_auth._clock import HandClock as Clock
 from leanix_auth._effects import AccessToken
 from leanix_auth._exchange import parse_token_response
 from leanix_auth._keeper import Action, TokenKeeper
 from leanix_auth.testing import make_token
 
-from .tokens import Clock, answer, settings
+from .tokens import answer, settings
 
 
 def keeper_with(clock: Clock, lifetime: int = 100) -> tuple[TokenKeeper, AccessToken]:
     keeper = TokenKeeper(clock)
     value = make_token(iat=0, exp=lifetime + 1)
-    token = parse_token_response(answer(value), clock(), settings())
+    token = parse_token_response(answer(value), clock.monotonic(), settings(), clock)
     plan = keeper.plan()
     assert plan.action is Action.EXCHANGE
     keeper.store(token, plan.ticket)
@@ -29,20 +30,20 @@ def test_plans_through_a_tokens_life() -> None:
     clock = Clock()
     keeper, token = keeper_with(clock)  # refresh at +75, mandatory at +95, expires at +100
     assert keeper.plan().action is Action.USE
-    clock.now += 76
+    clock.advance(76)
     first = keeper.plan()
     assert first.action is Action.REFRESH
     assert first.token is token
     # While that refresh runs, everybody else keeps the valid token and nobody else refreshes.
     assert [keeper.plan().action for _ in range(3)] == [Action.USE] * 3
-    clock.now += 20  # now in the mandatory window, refresh still under way: wait for it
+    clock.advance(20)  # now in the mandatory window, refresh still under way: wait for it
     assert keeper.plan().action is Action.WAIT
 
 
 def test_mandatory_window_makes_callers_exchange() -> None:
     clock = Clock()
     keeper, _ = keeper_with(clock)
-    clock.now += 96
+    clock.advance(96)
     assert keeper.plan().action is Action.EXCHANGE
     assert keeper.plan().action is Action.WAIT
 
@@ -50,25 +51,25 @@ def test_mandatory_window_makes_callers_exchange() -> None:
 def test_failed_refresh_keeps_the_valid_token_and_backs_off() -> None:
     clock = Clock()
     keeper, token = keeper_with(clock)
-    clock.now += 76
+    clock.advance(76)
     plan = keeper.plan()
     assert plan.action is Action.REFRESH
     assert keeper.failed(LeanIXTokenError("down"), plan.ticket) is token
     assert keeper.plan().action is Action.USE  # backing off for a second
-    clock.now += 1.01
+    clock.advance(1.01)
     plan = keeper.plan()
     assert plan.action is Action.REFRESH
     assert keeper.failed(LeanIXTokenError("down"), plan.ticket) is token
-    clock.now += 1.01
+    clock.advance(1.01)
     assert keeper.plan().action is Action.USE  # the second pause is two seconds
-    clock.now += 1.0
+    clock.advance(1.0)
     assert keeper.plan().action is Action.REFRESH
 
 
 def test_no_token_is_used_past_its_expiry() -> None:
     clock = Clock()
     keeper, _ = keeper_with(clock)
-    clock.now += 100
+    clock.advance(100)
     assert keeper.valid_token() is None
     plan = keeper.plan()
     assert plan.action is Action.EXCHANGE
@@ -118,7 +119,9 @@ def test_an_exchange_given_up_on_cannot_end_the_next_one() -> None:
     keeper.give_up(stalled.ticket, LeanIXTokenError("did not finish"))
     fresh = keeper.plan()
     assert fresh.action is Action.EXCHANGE
-    late = parse_token_response(answer(make_token(iat=0, exp=101)), clock(), settings())
+    late = parse_token_response(
+        answer(make_token(iat=0, exp=101)), clock.monotonic(), settings(), clock
+    )
     keeper.store(late, stalled.ticket)  # the stalled exchange ends after all
     assert keeper.plan().action is Action.USE  # its token is good to use
     heard: list[object] = []

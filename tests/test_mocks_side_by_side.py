@@ -3,11 +3,14 @@ other host from the user's mock, whichever is entered first."""
 
 from __future__ import annotations
 
+import itertools
 from contextlib import AbstractContextManager, ExitStack
 
+import httpcore
 import httpx
 import pytest
 import requests
+import requests.adapters
 import responses
 import respx
 from pytest_httpx import HTTPXMock
@@ -102,3 +105,98 @@ def test_httpx_with_pytest_httpx_first(httpx_mock: HTTPXMock, leanix_mock: LeanI
 def test_httpx_with_pytest_httpx_last(leanix_mock: LeanIXMock, httpx_mock: HTTPXMock) -> None:
     httpx_mock.add_response(url=OTHER, text="from the user's mock")
     assert call_both_with_httpx(leanix_mock) == (200, "from the user's mock")
+
+
+GRAPHQL = "https://acme.leanix.net/services/pathfinder/v1/graphql"
+ANSWER = {"data": {"allFactSheets": {"totalCount": 3}}}
+
+
+@pytest.mark.parametrize("ours_first", [True, False])
+def test_a_responses_stub_of_the_user_on_leanix_answers_after_the_bearer_check(
+    ours_first: bool,
+) -> None:
+    mine = responses.RequestsMock(assert_all_requests_are_fired=True)
+    stub = mine.add(responses.POST, GRAPHQL, json=ANSWER)
+    fake = LeanIXMock()
+    with entered(fake, mine, ours_first), requests.Session() as session:
+        refused = session.post(GRAPHQL, json={"query": "{ me }"})  # no bearer: LeanIX's 401
+        session.auth = LeanIXAuth(fake.api_token, subdomain="acme")
+        answered = session.post(GRAPHQL, json={"query": "{ allFactSheets { totalCount } }"})
+        echoed = session.get(LEANIX)  # no stub of the user's: the fake's echo
+        calls = [call.request.url for call in mine.calls]  # gone once their mock stops
+    assert refused.status_code == 401
+    assert (answered.status_code, answered.json()) == (200, ANSWER)
+    assert echoed.json()["path"] == "/services/a/v1"
+    assert calls == [GRAPHQL]  # theirs, and only theirs
+    assert stub.call_count == 1
+    assert len(fake.token_requests) == 1  # the token endpoint stays the fake's
+    assert [r.path for r in fake.api_requests] == [
+        "/services/pathfinder/v1/graphql",
+        "/services/pathfinder/v1/graphql",
+        "/services/a/v1",
+    ]
+
+
+@pytest.mark.parametrize("ours_first", [True, False])
+def test_a_respx_route_of_the_user_on_leanix_answers_after_the_bearer_check(
+    ours_first: bool,
+) -> None:
+    mine = respx.mock(assert_all_called=True)
+    route = mine.post(GRAPHQL).respond(json=ANSWER)
+    fake = LeanIXMock()
+    with entered(fake, mine, ours_first):
+        refused = httpx.post(GRAPHQL, json={"query": "{ me }"})
+        with httpx.Client(auth=LeanIXHttpxAuth(fake.api_token, subdomain="acme")) as client:
+            answered = client.post(GRAPHQL, json={"query": "{ allFactSheets { totalCount } }"})
+            echoed = client.get(LEANIX)
+        # Read before their router stops, which resets its calls (and checks assert_all_called).
+        calls = (route.call_count, [str(call.request.url) for call in mine.calls])
+    assert refused.status_code == 401
+    assert (answered.status_code, answered.json()) == (200, ANSWER)
+    assert echoed.json()["path"] == "/services/a/v1"
+    assert calls == (1, [GRAPHQL])
+    assert len(fake.token_requests) == 1
+
+
+def test_the_token_endpoint_stays_the_fakes_even_if_the_user_stubs_it() -> None:
+    mine = responses.RequestsMock(assert_all_requests_are_fired=False)
+    mine.add(responses.POST, "https://acme.leanix.net/services/mtm/v1/oauth2/token", status=500)
+    with LeanIXMock() as fake, mine:
+        token = LeanIXAuth(fake.api_token, subdomain="acme").get_token()
+    assert token in fake.issued_tokens
+    assert len(mine.calls) == 0
+
+
+def requests_patches() -> tuple[object, object]:
+    return (
+        requests.adapters.HTTPAdapter.__dict__["send"],
+        responses.RequestsMock.__dict__["_on_request"],
+    )
+
+
+def httpcore_patch() -> object:
+    return httpcore.ConnectionPool.__dict__["handle_request"]
+
+
+@pytest.mark.parametrize("stops", list(itertools.permutations(range(3))))
+@pytest.mark.parametrize("starts", list(itertools.permutations(range(3))))
+def test_any_start_and_stop_order_restores_exactly_what_was_there(
+    starts: tuple[int, ...], stops: tuple[int, ...]
+) -> None:
+    before, before_httpx = requests_patches(), httpcore_patch()
+    mine = responses.RequestsMock(assert_all_requests_are_fired=False)
+    mine.add(responses.GET, OTHER, body="from the user's mock")
+    participants = [
+        (LeanIXMock().start, None),
+        (LeanIXMock("contoso").start, None),
+        (mine.start, mine.stop),
+    ]
+    started = [participants[i][0]() for i in starts]
+    fakes = {i: fake for i, fake in zip(starts, started, strict=True) if fake is not None}
+    for i in stops:
+        fakes[i].stop() if i in fakes else mine.stop()
+        if i != 2 and 2 not in stops[: stops.index(i)]:
+            # The user's mock, still active, still answers after a fake stopped.
+            assert requests.get(OTHER, timeout=5).text == "from the user's mock"
+    assert requests_patches() == before
+    assert httpcore_patch() == before_httpx

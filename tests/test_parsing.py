@@ -11,6 +11,7 @@ import time
 import pytest
 
 from leanix_auth import LeanIXTokenError
+from leanix_auth._clock import HandClock
 from leanix_auth._exchange import parse_token_response
 from leanix_auth.testing import make_token
 
@@ -29,16 +30,32 @@ def test_lifetime_is_exp_minus_date_whatever_our_clock_says(skew: int) -> None:
     assert token.mandatory_at == token.expires_at - 30
 
 
-@pytest.mark.parametrize(
-    ("issued_ago", "lifetime"),
-    [(1000, 2599), (0, 3599), (-30, 3599)],  # issued long ago; just now; Date behind iat
-)
-def test_of_iat_and_date_the_later_one_counts(issued_ago: int, lifetime: int) -> None:
+@pytest.mark.parametrize("issuer_behind", [0, 30, 7200])
+def test_the_issuers_clock_decides_exp_minus_iat_whatever_the_date_header_says(
+    issuer_behind: int,
+) -> None:
+    # An OAuth2 server whose clock runs behind its HTTP front (two hours, in a real outage):
+    # its tokens live exp - iat, not exp - Date, which would call them expired on arrival.
     date = 2 * 10**9
-    iat = date - issued_ago
-    value = make_token(iat=iat, exp=iat + 3600)  # an hour from its issue
-    token = parse_token_response(answer(value, date=date), 0.0, settings())
-    assert token.lifetime == lifetime
+    iat = date - issuer_behind
+    token = parse_token_response(
+        answer(make_token(iat=iat, exp=iat + 3600), date=date), 0.0, settings()
+    )
+    assert token.lifetime == 3599
+
+
+def test_without_iat_the_date_header_is_the_issuers_clock() -> None:
+    date = 2 * 10**9
+    token = parse_token_response(
+        answer(make_token(iat=None, exp=date + 600), date=date), 0.0, settings()
+    )
+    assert token.lifetime == 599
+
+
+def test_without_iat_or_date_our_own_clock_counts() -> None:
+    clock = HandClock(wall=2 * 10**9)
+    value = make_token(iat=None, exp=2 * 10**9 + 600)
+    assert parse_token_response(answer(value), 0.0, settings(), clock).lifetime == 599
 
 
 def test_margins_are_capped_by_lifetime() -> None:

@@ -8,7 +8,13 @@ import httpx
 import pytest
 import requests
 
-from leanix_auth import LeanIXConfigError, LeanIXHttpxAuth, LeanIXTokenError
+from leanix_auth import (
+    LeanIXAuth,
+    LeanIXConfigError,
+    LeanIXCredentialsError,
+    LeanIXHttpxAuth,
+    LeanIXTokenError,
+)
 from leanix_auth.testing import LeanIXServer
 
 from .clients import unreachable_url
@@ -130,3 +136,36 @@ def test_client_and_async_client_carry_the_exchange(
 def test_a_client_of_the_wrong_type_is_a_config_error(keyword: str, value: object) -> None:
     with pytest.raises(LeanIXConfigError, match=keyword):
         LeanIXHttpxAuth("t", subdomain="acme", **{keyword: value})  # type: ignore[arg-type]
+
+
+def test_raise_for_status_hooks_on_the_carriers_change_no_rule_of_the_exchange(
+    leanix_server: LeanIXServer, backend: str
+) -> None:
+    async def araise(response: httpx.Response) -> None:
+        response.raise_for_status()
+
+    session = requests.Session()
+    session.hooks["response"].append(lambda r, **_: r.raise_for_status())
+    client = httpx.Client(event_hooks={"response": [lambda r: r.raise_for_status()]})
+    aclient = httpx.AsyncClient(event_hooks={"response": [araise]})
+    carried = [
+        LeanIXAuth(leanix_server.api_token, base_url=leanix_server.base_url, session=session),
+        auth_for(leanix_server, client=client),
+    ]
+    for auth in carried:
+        leanix_server.fail_token_requests(503, times=1)
+        assert auth.refresh()  # a 503 is retried, not raised as the hook's HTTPError
+    async_auth = auth_for(leanix_server, async_client=aclient)
+
+    async def main() -> str:
+        leanix_server.fail_token_requests(503, times=1)
+        return await async_auth.arefresh()
+
+    assert anyio.run(main, backend=backend)
+    assert len(leanix_server.token_requests) == 6  # a 503 and a 200 each
+    leanix_server.rotate_api_token()  # the API token the carriers' auths hold is now wrong
+    for auth in carried:
+        with pytest.raises(LeanIXCredentialsError, match="rejected the API token"):
+            auth.refresh()  # a 401 is our credentials error, which a rotated source heals
+    session.close()
+    client.close()

@@ -1,4 +1,4 @@
-"""Helpers for the tests of the core's plain code: a clock moved by hand, settings, answers."""
+"""Helpers for the tests of the core's plain code: settings and answers."""
 
 from __future__ import annotations
 
@@ -7,14 +7,6 @@ from email.utils import formatdate
 
 from leanix_auth._config import Settings, resolve
 from leanix_auth._effects import Reply
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def settings(refresh: float = 300, mandatory: float = 30) -> Settings:

@@ -13,14 +13,17 @@ except ImportError as missing:  # pragma: no cover - shown by a test in a subpro
         name=missing.name,
     ) from None
 
-from ._fake import FakeLeanIX, FakeResponse, RecordedRequest
+from .._clock import HandClock
+from ._fake import FakeLeanIX
 from ._mock import LeanIXMock
 from ._server import LeanIXServer
 from ._tokens import make_token, public_key_pem
+from ._wire import FakeResponse, RecordedRequest
 
 __all__ = [
     "FakeLeanIX",
     "FakeResponse",
+    "HandClock",
     "LeanIXMock",
     "LeanIXServer",
     "RecordedRequest",

@@ -6,8 +6,6 @@ server and the in-process mocks only translate to and from their own request typ
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 import math
 import re
@@ -15,19 +13,31 @@ import secrets
 import threading
 import time
 from collections import deque
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
 from email.utils import formatdate
 from types import TracebackType
 from typing import Any, TypeVar
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs
 
 from requests.structures import CaseInsensitiveDict
 
+from .._clock import SYSTEM_CLOCK
+from . import _options as check
 from ._tokens import WORKSPACE_ID, leanix_claims, sign
+from ._wire import (
+    FakeResponse,
+    RecordedRequest,
+    Stub,
+    basic_token,
+    content_of,
+    graphql_query,
+    path_and_query,
+)
 
 TOKEN_PATH = "/services/mtm/v1/oauth2/token"
-_SERVICE_PATH = re.compile(r"/services/[^/]+/v\d+(/|$)")  # where LeanIX's APIs live
+# Where LeanIX's APIs live: under a service (/services/pathfinder/v1/...), or in the older form
+# scoped by the workspace's name (/demo/api/v1/services, as in LeanIX's authentication guide).
+_API_PATH = re.compile(r"/services/[^/]+/v\d+(/|$)|/[^/]+/api/v\d+(/|$)")
 _REPEATED_SLASHES = re.compile(r"//+")
 _OAUTH_HEADERS = {
     "Content-Type": "application/json;charset=UTF-8",
@@ -37,61 +47,47 @@ _OAUTH_HEADERS = {
 GRAPHQL_PATH = "/services/pathfinder/v1/graphql"
 
 
-@dataclass(frozen=True)
-class RecordedRequest:
-    """A request as it arrived. `headers` is case-insensitive; `path` includes the query."""
-
-    method: str
-    path: str
-    headers: Mapping[str, str] = field(repr=False)
-    body: bytes = field(repr=False)
-
-    @property
-    def bearer(self) -> str | None:
-        scheme, _, token = self.headers.get("Authorization", "").partition(" ")
-        return token if scheme.lower() == "bearer" and token else None
-
-    def json(self) -> Any:
-        return json.loads(self.body)
-
-    def form(self) -> dict[str, list[str]]:
-        return parse_qs(self.body.decode("latin-1"), keep_blank_values=True)
-
-
-@dataclass
-class FakeResponse:
-    status: int
-    headers: dict[str, str]
-    body: bytes
-
-
-@dataclass
-class _Stub:
-    method: str
-    path: str
-    status: int
-    headers: dict[str, str]
-    body: bytes
-    query_contains: str | None = None  # GraphQL stubs answer the queries that contain this
-
-
 _Face = TypeVar("_Face", bound="FakeLeanIX")
+
+
+def _library_wall() -> float:
+    return SYSTEM_CLOCK.wall()
 
 
 class FakeLeanIX:
     """A LeanIX workspace in a box: token endpoint, API, recordings and controls.
 
-    Controls: `token_ttl` (seconds), `clock_offset` (seconds added to the server's clock),
-    `token_delay` (seconds the token endpoint takes), `revoke_tokens()`, `rotate_api_token()`,
-    `fail_token_requests()`, `add()` and `add_graphql()`. With `strict=True` every request without
-    a stub is a 404; otherwise requests under a LeanIX service (`/services/<name>/v<N>/...`)
-    without one are echoed. Requests answered 404 for want of a route or stub are listed in
-    `unmatched_requests`.
+    Options (checked at once, `LeanIXConfigError` naming the mistake): `api_token` (default: a
+    random one), `token_ttl` (seconds), `clock_offset` (seconds added to the server's clock),
+    `workspace_id`, `strict`; and `clock`, the one wall clock (seconds since the epoch) from which
+    the fake reads "now", `time.time` unless a test moves time by hand.
+
+    Controls: `token_delay` (seconds the token endpoint takes), `revoke_tokens()`,
+    `rotate_api_token()`, `fail_token_requests()`, `add()`, `add_graphql()` and `reset()`. With
+    `strict=True` every request without a stub is a 404; otherwise requests under a LeanIX API
+    (`/services/<name>/v<N>/...`, `/<workspace>/api/v<N>/...`) without one are echoed. Requests
+    answered 404 for want of a route or stub are listed in `unmatched_requests`.
     """
 
+    _OWN_OPTIONS: tuple[str, ...] = ()  # what a face takes besides FAKE_OPTIONS and clock
+
     def __init__(
+        self, base_url: str, *, clock: Callable[[], float] | None = None, **options: Any
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        check.check_keywords(
+            options,
+            (*self._OWN_OPTIONS, *check.FAKE_OPTIONS, "clock"),
+            f"{type(self).__name__}()",
+        )
+        # By default leanix-auth's own wall clock: a HandClock installed for a test (the
+        # leanix_clock fixture) moves the fake's "now" with the auth objects'.
+        self.clock = check.clock(clock if clock is not None else _library_wall)
+        self._lock = threading.Lock()
+        self.reset(**options)
+
+    def reset(
         self,
-        base_url: str,
         *,
         api_token: str | None = None,
         token_ttl: float = 3600,
@@ -99,23 +95,31 @@ class FakeLeanIX:
         workspace_id: str = WORKSPACE_ID,
         strict: bool = False,
     ) -> None:
-        self.base_url = base_url.rstrip("/")
-        self.strict = strict
-        self.api_token = api_token or secrets.token_urlsafe(30)
-        self.token_ttl = token_ttl
-        self.clock_offset = clock_offset
-        self.token_delay = 0.0
-        self.workspace_id = workspace_id
-        self.token_requests: list[RecordedRequest] = []
-        self.api_requests: list[RecordedRequest] = []
-        self.unmatched_requests: list[RecordedRequest] = []
-        self._lock = threading.Lock()
-        self._issued: dict[str, float] = {}  # access token -> exp, on the server's clock
-        self._failures: deque[tuple[int, float | None]] = deque()
-        self._stubs: list[_Stub] = []
+        """Be as if just made with these options, on the same address: every recording, stub,
+        injected failure and issued token is forgotten, and without `api_token` a new random one
+        is accepted, so that a client left over from an earlier test is refused."""
+        options = (
+            secrets.token_urlsafe(30) if api_token is None else check.api_token(api_token),
+            check.positive_seconds(token_ttl, "token_ttl"),
+            check.seconds(clock_offset, "clock_offset"),
+            check.text(workspace_id, "workspace_id"),
+            check.flag(strict, "strict"),
+        )
+        with self._lock:
+            self.api_token, self.token_ttl, self.clock_offset, self.workspace_id, self.strict = (
+                options
+            )
+            self.token_delay = 0.0
+            self.token_requests: list[RecordedRequest] = []
+            self.api_requests: list[RecordedRequest] = []
+            self.unmatched_requests: list[RecordedRequest] = []
+            self._issued: dict[str, float] = {}  # access token -> exp, on the server's clock
+            self._failures: deque[tuple[int, float | None]] = deque()
+            self._stubs: list[Stub] = []
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}(base_url={self.base_url!r})"
+        # Never raises, even for an object whose __init__ failed half-way (a traceback shows it).
+        return f"{type(self).__name__}(base_url={getattr(self, 'base_url', '?')!r})"
 
     # A face (live server, in-process mock) starts and stops serving this application.
 
@@ -150,8 +154,9 @@ class FakeLeanIX:
             return list(self._issued)
 
     def now(self) -> float:
-        """The server's clock: the wall clock plus `clock_offset`."""
-        return time.time() + self.clock_offset
+        """The server's clock: `clock()` plus `clock_offset`. Every expiry, `exp` and `Date` the
+        fake reckons comes from here."""
+        return self.clock() + self.clock_offset
 
     # Controls
 
@@ -186,9 +191,9 @@ class FakeLeanIX:
     ) -> None:
         """Answer `method path` (the path without query) with this response from now on. The
         newest stub for a route wins; unstubbed API paths answer 200 with an echo."""
-        content, all_headers = _content(json, body, headers)
+        content, all_headers = content_of(json, body, headers)
         with self._lock:
-            self._stubs.insert(0, _Stub(method.upper(), path, status, all_headers, content))
+            self._stubs.insert(0, Stub(method.upper(), path, status, all_headers, content))
 
     def add_graphql(
         self,
@@ -202,8 +207,8 @@ class FakeLeanIX:
         payload: dict[str, Any] = {"data": data}
         if errors is not None:
             payload["errors"] = errors
-        content, headers = _content(payload, b"", None)
-        stub = _Stub("POST", GRAPHQL_PATH, status, headers, content, query_contains)
+        content, headers = content_of(payload, b"", None)
+        stub = Stub("POST", GRAPHQL_PATH, status, headers, content, query_contains)
         with self._lock:
             self._stubs.insert(0, stub)
 
@@ -227,20 +232,35 @@ class FakeLeanIX:
     ) -> FakeResponse:
         """Answer one request. `target` is the path with its query, or a whole URL, as sent: it
         is recorded so, and routed with repeated slashes folded, as LeanIX's gateway does."""
-        sent = _path_and_query(target)
+        request, path = self._record(method, target, headers, body)
+        if path == TOKEN_PATH:
+            return self._token_endpoint(request)
+        return self._api(request, path)
+
+    def screen(
+        self, method: str, target: str, headers: Mapping[str, str], body: bytes
+    ) -> FakeResponse | None:
+        """For a request that a stub of the user's own mock would answer: the fake's answer if
+        LeanIX would not let it through (the token endpoint, always the fake's; a missing or bad
+        bearer), else None, and the user's stub answers. It is recorded either way."""
+        request, path = self._record(method, target, headers, body)
+        if path == TOKEN_PATH:
+            return self._token_endpoint(request)
+        return self._refusal(request)
+
+    def _record(
+        self, method: str, target: str, headers: Mapping[str, str], body: bytes
+    ) -> tuple[RecordedRequest, str]:
+        sent = path_and_query(target)
         path = _REPEATED_SLASHES.sub("/", sent.partition("?")[0])
         recorded = RecordedRequest(method.upper(), sent, CaseInsensitiveDict(headers), body)
-        if path == TOKEN_PATH:
-            with self._lock:
-                self.token_requests.append(recorded)
-            if self.token_delay:
-                time.sleep(self.token_delay)
-            return self._token_endpoint(recorded)
         with self._lock:
-            self.api_requests.append(recorded)
-        return self._api(recorded, path)
+            (self.token_requests if path == TOKEN_PATH else self.api_requests).append(recorded)
+        return recorded, path
 
     def _token_endpoint(self, request: RecordedRequest) -> FakeResponse:
+        if self.token_delay:
+            time.sleep(self.token_delay)  # time spent, not time reckoned: the real clock's
         with self._lock:
             failure = self._failures.popleft() if self._failures else None
         if failure is not None:
@@ -254,7 +274,7 @@ class FakeLeanIX:
             return FakeResponse(stub.status, {**stub.headers, "Date": self._date()}, stub.body)
         if request.method != "POST":
             return self._oauth(405, {"error": "method_not_allowed"})
-        if _basic_token(request.headers.get("Authorization", "")) != self.api_token:
+        if basic_token(request.headers.get("Authorization", "")) != self.api_token:
             return self._oauth(
                 401, {"error": "unauthorized", "error_description": "Bad credentials"}
             )
@@ -288,18 +308,11 @@ class FakeLeanIX:
 
     def _api(self, request: RecordedRequest, path: str) -> FakeResponse:
         stub = self._find_stub(request, path)
-        if stub is None and not _SERVICE_PATH.match(path):
+        if stub is None and not _API_PATH.match(path):
             return self._not_found(request)  # no such route: before any credential check
-        token = request.bearer
-        with self._lock:
-            exp = self._issued.get(token) if token else None
-        if exp is None or exp <= self.now():
-            challenge = 'Bearer error="invalid_token"' if token else "Bearer"  # RFC 6750
-            return self._json(
-                401,
-                {"status": "ERROR", "errors": [{"message": "Unauthorized"}]},
-                {"WWW-Authenticate": challenge},
-            )
+        refusal = self._refusal(request)
+        if refusal is not None:
+            return refusal
         if stub is not None:
             return FakeResponse(stub.status, {**stub.headers, "Date": self._date()}, stub.body)
         if self.strict:
@@ -311,13 +324,27 @@ class FakeLeanIX:
         }
         return self._json(200, echo)
 
+    def _refusal(self, request: RecordedRequest) -> FakeResponse | None:
+        """LeanIX's 401 for a request without a valid, unexpired token this fake issued."""
+        token = request.bearer
+        with self._lock:
+            exp = self._issued.get(token) if token else None
+        if exp is not None and exp > self.now():
+            return None
+        challenge = 'Bearer error="invalid_token"' if token else "Bearer"  # RFC 6750
+        return self._json(
+            401,
+            {"status": "ERROR", "errors": [{"message": "Unauthorized"}]},
+            {"WWW-Authenticate": challenge},
+        )
+
     def _not_found(self, request: RecordedRequest) -> FakeResponse:
         with self._lock:
             self.unmatched_requests.append(request)
         message = f"No route or stub for {request.method} {request.path}"
         return self._json(404, {"status": "ERROR", "errors": [{"message": message}]})
 
-    def _find_stub(self, request: RecordedRequest, path: str) -> _Stub | None:
+    def _find_stub(self, request: RecordedRequest, path: str) -> Stub | None:
         query = None
         with self._lock:
             stubs = list(self._stubs)
@@ -327,7 +354,7 @@ class FakeLeanIX:
             if stub.query_contains is None:
                 return stub
             if query is None:
-                query = _graphql_query(request.body)
+                query = graphql_query(request.body)
             if stub.query_contains in query:
                 return stub
         return None
@@ -340,42 +367,3 @@ class FakeLeanIX:
 
     def _date(self) -> str:
         return formatdate(self.now(), usegmt=True)
-
-
-def _content(
-    payload: Any, body: bytes | str, headers: Mapping[str, str] | None
-) -> tuple[bytes, dict[str, str]]:
-    all_headers = dict(headers or {})
-    if payload is not None:
-        all_headers.setdefault("Content-Type", "application/json")
-        return json.dumps(payload).encode(), all_headers
-    return (body.encode() if isinstance(body, str) else body), all_headers
-
-
-def _basic_token(header: str) -> str | None:
-    scheme, _, encoded = header.partition(" ")
-    if scheme.lower() != "basic":
-        return None
-    try:
-        user, _, password = base64.b64decode(encoded, validate=True).decode().partition(":")
-    except (binascii.Error, UnicodeDecodeError):
-        return None
-    return password if user == "apitoken" else None
-
-
-def _graphql_query(body: bytes) -> str:
-    try:
-        query = json.loads(body).get("query", "")
-    except (ValueError, AttributeError):
-        return ""
-    return query if isinstance(query, str) else ""
-
-
-def _path_and_query(target: str) -> str:
-    """The path and query as the client sent them. An origin-form target ("/x?y") is taken as
-    it is: urlsplit would read the host out of "//services/..."."""
-    if target.startswith("/"):
-        return target.partition("#")[0]
-    parts = urlsplit(target)
-    path = parts.path or "/"
-    return f"{path}?{parts.query}" if parts.query else path

@@ -1,30 +1,52 @@
-"""The live face of the fake LeanIX: a real HTTP/1.1 server on a loopback port the OS picks."""
+"""The live face of the fake LeanIX: a real HTTP/1.1 server on a loopback port the OS picks,
+plain or, with `tls=True`, HTTPS under a throwaway CA."""
 
 from __future__ import annotations
 
+import selectors
+import socket
+import ssl
 import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from .._config import is_loopback
+from . import _options as check
 from ._fake import FakeLeanIX
 
 
 class LeanIXServer(FakeLeanIX):
     """The fake LeanIX served over a real socket, for any client, even another process.
 
-    Use it as a context manager, or call `start()` and `stop()`.
+    Use it as a context manager, or call `start()` and `stop()`. With `tls=True` it speaks HTTPS
+    with a certificate from a CA made for this process; `ca_bundle` is the path of that CA's
+    certificate, for `verify=` or `SSL_CERT_FILE` (None without TLS).
     """
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0, **options: Any) -> None:
-        self._httpd = _Server((host, port), _Handler)
-        self._httpd.daemon_threads = True
-        self._httpd.block_on_close = False  # keep-alive threads end with their sockets
-        self._httpd.fake = self  # type: ignore[attr-defined]
+    _OWN_OPTIONS = ("host", "port", "tls")
+
+    def __init__(
+        self, host: str = "127.0.0.1", port: int = 0, *, tls: bool = False, **options: Any
+    ) -> None:
+        check.port(port)
+        self.ca_bundle: str | None = None
+        context = None
+        if check.flag(tls, "tls"):
+            from . import _tls
+
+            context = _tls.server_context(_reachable(host).strip("[]"))
+            self.ca_bundle = _tls.ca_bundle()
+        self._httpd = _Server((host, port), _Handler, context)
         bound_host, bound_port = self._httpd.server_address[:2]
         self.loopback_only = is_loopback(str(bound_host))
-        super().__init__(f"http://{_reachable(str(bound_host))}:{bound_port}", **options)
+        scheme = "https" if tls else "http"
+        try:
+            super().__init__(f"{scheme}://{_reachable(str(bound_host))}:{bound_port}", **options)
+        except BaseException:
+            self._httpd.server_close()
+            raise
+        self._httpd.fake = self
         self._thread: threading.Thread | None = None
 
     @property
@@ -34,8 +56,7 @@ class LeanIXServer(FakeLeanIX):
     def start(self) -> LeanIXServer:
         if self._thread is None:
             self._thread = threading.Thread(
-                target=self._httpd.serve_forever,
-                kwargs={"poll_interval": 0.05},
+                target=self._httpd.serve_until_stopped,
                 name=f"leanix-fake-{self.port}",
                 daemon=True,
             )
@@ -44,7 +65,7 @@ class LeanIXServer(FakeLeanIX):
 
     def stop(self) -> None:
         if self._thread is not None:
-            self._httpd.shutdown()
+            self._httpd.wake()
             self._thread.join()
             self._thread = None
         self._httpd.server_close()
@@ -61,10 +82,57 @@ def _reachable(host: str) -> str:
 
 class _Server(ThreadingHTTPServer):
     request_queue_size = 1024  # the default of 5 makes a burst of connects wait for SYN retries
+    daemon_threads = True
+    block_on_close = False  # keep-alive threads end with their sockets
+    fake: FakeLeanIX
+
+    def __init__(
+        self, address: tuple[str, int], handler: type[_Handler], tls: ssl.SSLContext | None
+    ) -> None:
+        super().__init__(address, handler)
+        self._tls = tls
+        # serve_forever() looks for a stop request every poll_interval: each stop would wait for
+        # the next look. A byte on this pair wakes the loop at once instead.
+        self._wake_in, self._wake_out = socket.socketpair()
+
+    def serve_until_stopped(self) -> None:
+        with selectors.DefaultSelector() as selector:
+            selector.register(self, selectors.EVENT_READ)
+            selector.register(self._wake_out, selectors.EVENT_READ)
+            while True:
+                ready = [key.fileobj for key, _ in selector.select()]
+                if self._wake_out in ready:
+                    return
+                # What serve_forever() calls (typeshed lists no private names): accept, and hand
+                # the connection to a thread. handle_request() would wait in a selector of its own,
+                # deaf to wake(), should the connection be gone by then.
+                self._handle_request_noblock()  # type: ignore[attr-defined]
+
+    def wake(self) -> None:
+        self._wake_in.send(b"\0")
+
+    def server_close(self) -> None:
+        super().server_close()
+        self._wake_in.close()
+        self._wake_out.close()
+
+    def get_request(self) -> tuple[socket.socket, Any]:
+        connection, address = super().get_request()
+        if self._tls is not None:  # the handshake waits for the connection's own thread
+            connection = self._tls.wrap_socket(
+                connection, server_side=True, do_handshake_on_connect=False
+            )
+        return connection, address
+
+    def finish_request(self, request: Any, client_address: Any) -> None:
+        if isinstance(request, ssl.SSLSocket):
+            request.do_handshake()
+        super().finish_request(request, client_address)
 
     def handle_error(self, request: Any, client_address: Any) -> None:
-        # A client that hangs up mid-answer (a timeout test, a benchmark ending) is not news.
-        if not isinstance(sys.exc_info()[1], ConnectionError):
+        # A client that hangs up mid-answer (a timeout test, a benchmark ending), or that does not
+        # trust the fake's CA (a test of exactly that), is not news.
+        if not isinstance(sys.exc_info()[1], ConnectionError | ssl.SSLError):
             super().handle_error(request, client_address)
 
 

@@ -4,10 +4,11 @@ signed with the fake's key."""
 from __future__ import annotations
 
 import functools
-import time
 import uuid
 from collections.abc import Mapping
 from typing import Any
+
+from leanix_auth._clock import SYSTEM_CLOCK
 
 WORKSPACE_ID = "5f5e6b2c-0000-4000-8000-00000000ace1"
 
@@ -72,6 +73,6 @@ def make_token(
     base_url: str = "https://acme.leanix.net", *, ttl: float = 3600, **claims: Any
 ) -> str:
     """A LeanIX-shaped RS256 JWT. Keyword claims override the defaults; None removes one."""
-    merged = leanix_claims(base_url, exp=time.time() + ttl)
+    merged = leanix_claims(base_url, exp=SYSTEM_CLOCK.wall() + ttl)
     merged.update(claims)
     return sign({key: value for key, value in merged.items() if value is not None})
