@@ -190,19 +190,33 @@ def test_version_from_the_command_and_from_python_m(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("args", "fragment"),
     [
-        (("--ttl", "0"), "--ttl: must be a positive number of seconds"),
-        (("--ttl", "-5"), "--ttl: must be a positive number of seconds"),
-        (("--port", "70000"), "--port: must be a port from 0 to 65535"),
-        (("--api-token", "a b"), "--api-token: must be printable ASCII without spaces"),
+        (("serve", "--ttl", "0"), "argument --ttl: must be a positive number of seconds"),
+        (("serve", "--ttl", "-5"), "argument --ttl: must be a positive number of seconds"),
+        (("serve", "--port", "70000"), "argument --port: must be a port from 0 to 65535"),
+        (("serve", "--api-token", "a b"), "--api-token: must be printable ASCII without spaces"),
+        (("token", "--timeout", "0"), "argument --timeout: must be a positive number of seconds"),
+        (("token", "--timeout", "nan"), "argument --timeout: must be a finite number of seconds"),
+        (("token", "--timeout", "soon"), "argument --timeout: must be a number of seconds"),
+        (("token", "--subdomain", "https://acme.leanix.net"), "--subdomain: must be one DNS label"),
+        (("token", "--subdomain", "not a label"), "argument --subdomain: must be one DNS label"),
+        (("token", "--base-url", "http://127.0.0.1:1/services"), "--base-url: is the workspace's"),
+        (("token", "--base-url", "https://a..b"), "argument --base-url: has no valid host name"),
+        (("token", "--base-url", "https://" + "a" * 64), "--base-url: has no valid host name"),
+        (("token", "--base-url", "https://xn--zz.example"), "--base-url: has no valid host name"),
+        (
+            ("token", "--token-url", "http://example.com/t"),
+            "argument --token-url: must use https://",
+        ),
     ],
 )
-def test_serve_refuses_bad_options_as_usage_errors(
+def test_every_bad_option_value_is_a_usage_error(
     tmp_path: Path, args: tuple[str, ...], fragment: str
 ) -> None:
-    result = run("serve", *args, env=user_env(tmp_path))
+    result = run(*args, env=user_env(tmp_path, LEANIX_API_TOKEN="t", LEANIX_SUBDOMAIN="acme"))
     assert result.returncode == 2
-    assert fragment in result.stderr.splitlines()[-1]
     assert "Traceback" not in result.stderr
+    assert result.stderr.startswith(f"usage: leanix-auth {args[0]}")
+    assert fragment in result.stderr.splitlines()[-1]
 
 
 def start_serve(*args: str) -> tuple[subprocess.Popen[str], list[str]]:
@@ -286,32 +300,6 @@ def test_token_options_in_either_form_name_the_workspace(
     joined = run("token", f"--base-url={leanix_server.base_url}", "--no-cache", env=env)
     assert spaced.returncode == joined.returncode == 0
     assert {spaced.stdout.strip(), joined.stdout.strip()} <= set(leanix_server.issued_tokens)
-
-
-@pytest.mark.parametrize(
-    ("args", "fragment"),
-    [
-        (("--timeout", "0"), "argument --timeout: must be a positive number of seconds"),
-        (("--timeout", "nan"), "argument --timeout: must be a finite number of seconds"),
-        (("--timeout", "soon"), "argument --timeout: must be a number of seconds"),
-        (("--subdomain", "https://acme.leanix.net"), "argument --subdomain: must be one DNS label"),
-        (("--subdomain", "not a label"), "argument --subdomain: must be one DNS label"),
-        (("--base-url", "http://127.0.0.1:1/services"), "argument --base-url: is the workspace's"),
-        (("--base-url", "https://a..b"), "argument --base-url: has no valid host name"),
-        (("--base-url", "https://" + "a" * 64), "argument --base-url: has no valid host name"),
-        (("--base-url", "https://xn--zz.example"), "argument --base-url: has no valid host name"),
-        (("--token-url", "http://example.com/t"), "argument --token-url: must use https://"),
-    ],
-)
-def test_every_bad_option_value_is_a_usage_error(
-    tmp_path: Path, args: tuple[str, ...], fragment: str
-) -> None:
-    env = user_env(tmp_path, LEANIX_API_TOKEN="t", LEANIX_SUBDOMAIN="acme")
-    result = run("token", *args, env=env)
-    assert result.returncode == 2
-    assert "Traceback" not in result.stderr
-    assert result.stderr.startswith("usage: leanix-auth token")
-    assert fragment in result.stderr.splitlines()[-1]
 
 
 def run_into_a_closed_pipe(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
