@@ -211,8 +211,8 @@ def _quotes(text: str, api_token: Secret) -> bool:
     in base64 (padded or not, in any case, the Basic credentials or the token alone), or split
     across fields? Redacting copies misses those, so a body that has one is withheld whole."""
     token = api_token.reveal()
-    forms = [token, basic_credentials(api_token).reveal()[6:]]
-    forms.append(base64.b64encode(token.encode()).decode())
+    basic = basic_credentials(api_token).reveal().removeprefix("Basic ")
+    forms = [token, basic, base64.b64encode(token.encode()).decode()]
     seen = {_letters_and_digits(text), _letters_and_digits(unquote_plus(text))}
     for form in forms:
         loose = _letters_and_digits(form)
@@ -241,7 +241,7 @@ def certificate_failure(exc: BaseException, remedy: str) -> Failure | None:
         if not isinstance(cause, BaseException) or id(cause) in seen:
             continue
         if isinstance(cause, ssl.SSLCertVerificationError):
-            reason = (cause.verify_message or str(cause))[:200]
+            reason = str(cause)[:200]  # [SSL: CERTIFICATE_VERIFY_FAILED] and what failed
             return Failure(
                 f"the TLS certificate of the token endpoint could not be verified ({reason}); "
                 f"if a private CA signed it, {remedy}",
