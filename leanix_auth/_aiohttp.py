@@ -20,7 +20,6 @@ import anyio
 
 try:
     import aiohttp
-    from aiohttp.payload import AsyncIterablePayload
 except ImportError as missing:  # pragma: no cover - shown by a test in a subprocess
     raise ImportError(
         f"LeanIXAiohttpMiddleware needs aiohttp ({missing.name} is missing): "
@@ -138,10 +137,9 @@ class LeanIXAiohttpMiddleware(AuthAdapter):
 
 
 def _resendable(request: aiohttp.ClientRequest) -> bool:
-    """Can this request's body be sent again? A streamed one (an async generator) cannot: aiohttp
-    would resend it empty, and before 3.14 does not even mark it `consumed`."""
-    body = request.body
-    return not (isinstance(body, AsyncIterablePayload) or getattr(body, "consumed", False))
+    """Can this request's body be sent again? Not once it is `consumed` (an async generator, a
+    pipe): aiohttp would resend it empty. No body at all is `b""`, which has no `consumed`."""
+    return not getattr(request.body, "consumed", False)
 
 
 # The exchange, on a session that is never the user's: no middlewares, no redirects, no cookies
