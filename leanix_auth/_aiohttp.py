@@ -31,7 +31,7 @@ from yarl import URL
 from . import _async, _config
 from ._adapter import AuthAdapter
 from ._config import DEFAULT_MANDATORY_MARGIN, DEFAULT_REFRESH_MARGIN, DEFAULT_TIMEOUT, Settings
-from ._effects import AccessToken, ExchangeRequest, Failure, Reply, TokenFlow
+from ._effects import AccessToken, ExchangeRequest, Failure, Reply, TokenFlow, too_slow
 from ._exchange import MAX_TOKEN_RESPONSE
 from ._keeper import obtain, renew, replace_refused
 from ._shared import TokenCache
@@ -109,12 +109,34 @@ class LeanIXAiohttpMiddleware(AuthAdapter):
                 return await handler(request)  # another origin: no bearer, no retry
         request.headers[_AUTHORIZATION] = token.authorization
         response = await handler(request)
-        if response.status != 401 or not _resendable(request):
+        if response.status == 401:
+            return await self._resend(request, handler, response, token)
+        keeper = self._keeper
+        if keeper.probation is not None or keeper.cooling is not None:
+            keeper.accepted(token.authorization)
+        return response
+
+    async def _resend(
+        self,
+        request: aiohttp.ClientRequest,
+        handler: aiohttp.ClientHandlerType,
+        response: aiohttp.ClientResponse,
+        token: AccessToken,
+    ) -> aiohttp.ClientResponse:
+        """The API refused `token`: send the request once more with a new one, if its body can go
+        again and a new token may heal the refusal; else the 401 is the caller's."""
+        if not _resendable(request) or not self._keeper.heals(token.authorization):
             return response
         response.release()  # its connection goes back first: a wave of 401s must not starve it
         retry = replace_refused(self._keeper, self._settings, self._shared, token.authorization)
-        request.headers[_AUTHORIZATION] = (await self._adrive(retry)).authorization
-        return await handler(request)  # aiohttp lets a middleware send its request again
+        token = await self._adrive(retry)
+        request.headers[_AUTHORIZATION] = token.authorization
+        response = await handler(request)  # aiohttp lets a middleware send its request again
+        if response.status == 401:
+            self._keeper.heals(token.authorization)  # refused fresh: starts the cool-down
+        else:
+            self._keeper.accepted(token.authorization)
+        return response
 
     async def _token_for(self, url: URL) -> AccessToken | None:
         """Off the common path: None for an origin that may not have the bearer; else a token,
@@ -136,9 +158,8 @@ class LeanIXAiohttpMiddleware(AuthAdapter):
         # A session per exchange (one an hour: nothing worth pooling), so that it belongs to
         # whichever event loop runs this exchange. trust_env=False: it would consult ~/.netrc,
         # whose entry for the workspace clashes with our Basic header; proxies come below.
-        session = aiohttp.ClientSession(
-            trust_env=False, timeout=aiohttp.ClientTimeout(), raise_for_status=False
-        )
+        timeout = aiohttp.ClientTimeout(sock_connect=request.timeout, sock_read=request.timeout)
+        session = aiohttp.ClientSession(trust_env=False, timeout=timeout, raise_for_status=False)
         try:
             return await _post(session, request)
         finally:
@@ -159,7 +180,7 @@ def _resendable(request: aiohttp.ClientRequest) -> bool:
 async def _post(session: aiohttp.ClientSession, request: ExchangeRequest) -> Reply | Failure:
     response = None
     try:
-        with anyio.fail_after(request.timeout):  # the whole attempt, not each read
+        with anyio.fail_after(request.limit):  # the whole attempt; the session times each read
             response = await session.post(
                 request.url,
                 data=request.body,
@@ -171,9 +192,7 @@ async def _post(session: aiohttp.ClientSession, request: ExchangeRequest) -> Rep
     except aiohttp.ClientError as exc:
         return _failure(exc, request, answered=response is not None)
     except (TimeoutError, asyncio.TimeoutError):  # distinct types before Python 3.11
-        if response is not None:
-            return Failure(f"no whole answer within {request.timeout:g} s", retryable=True)
-        return Failure(f"no answer within {request.timeout:g} s", retryable=False)
+        return too_slow(request)
     finally:
         if response is not None:
             response.release()
@@ -206,6 +225,12 @@ def _environment_proxy(url: str) -> str | None:
 
 def _failure(exc: aiohttp.ClientError, request: ExchangeRequest, *, answered: bool) -> Failure:
     """What a transport error means for the retry rules, worded like the other adapters."""
-    if answered:  # the status line came, then the answer broke off: try again
+    if isinstance(exc, aiohttp.ConnectionTimeoutError):
+        return Failure(f"no connection within {request.timeout:g} s", retryable=True)
+    if answered:  # the status line came, then the answer broke off or stalled: try again
+        if isinstance(exc, aiohttp.ServerTimeoutError):
+            return too_slow(request)
         return Failure(f"the answer broke off ({type(exc).__name__})", retryable=True)
+    if isinstance(exc, aiohttp.ServerTimeoutError):  # the endpoint may still be working on it
+        return Failure(f"no answer within {request.timeout:g} s", retryable=False)
     return Failure(str(exc)[:200] or type(exc).__name__, retryable=True)

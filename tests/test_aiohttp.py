@@ -18,6 +18,7 @@ from yarl import URL
 
 from leanix_auth import LeanIXAiohttpMiddleware, LeanIXTokenError, MemoryCache, SharedToken
 from leanix_auth._clock import HandClock
+from leanix_auth._keeper import REFUSED_FRESH_COOL_DOWN
 from leanix_auth.testing import LeanIXServer
 
 from .clients import unreachable_url, until
@@ -25,6 +26,13 @@ from .clients import unreachable_url, until
 T = TypeVar("T")
 API = "/services/a/v1"
 TOKEN_PATH = "/services/mtm/v1/oauth2/token"
+
+
+@pytest.fixture
+def other_host() -> Iterator[LeanIXServer]:
+    """A second server that stands for any host that is not our LeanIX workspace."""
+    with LeanIXServer() as server:
+        yield server
 
 
 def middleware_for(server: LeanIXServer, **options: Any) -> LeanIXAiohttpMiddleware:
@@ -41,11 +49,14 @@ async def status(session: aiohttp.ClientSession, url: str, **options: Any) -> in
         return answer.status
 
 
-@pytest.fixture
-def other_host() -> Iterator[LeanIXServer]:
-    """A second server that stands for any host that is not our LeanIX workspace."""
-    with LeanIXServer() as server:
-        yield server
+def run_calls(middleware: LeanIXAiohttpMiddleware, urls: list[str], **options: Any) -> list[int]:
+    """GET each of `urls` in turn, on one session with `middleware` (and `options`)."""
+
+    async def main() -> list[int]:
+        async with aiohttp.ClientSession(middlewares=(middleware,), **options) as session:
+            return [await status(session, url) for url in urls]
+
+    return run(main)
 
 
 def test_500_cold_tasks_make_one_exchange(leanix_server: LeanIXServer) -> None:
@@ -153,14 +164,36 @@ def test_an_async_generator_body_gets_its_401_with_no_second_send(
 def test_a_second_401_goes_back_to_the_caller(leanix_server: LeanIXServer) -> None:
     leanix_server.add("GET", API + "/forbidden-for-ever", status=401, json={"errors": ["no"]})
     middleware = middleware_for(leanix_server)
-
-    async def main() -> int:
-        async with aiohttp.ClientSession(middlewares=(middleware,)) as session:
-            return await status(session, leanix_server.base_url + API + "/forbidden-for-ever")
-
-    assert run(main) == 401
+    assert run_calls(middleware, [leanix_server.base_url + API + "/forbidden-for-ever"]) == [401]
     assert len(leanix_server.api_requests) == 2  # the request and one resend, no loop
     assert len(leanix_server.token_requests) == 2
+
+
+def test_an_api_that_refuses_every_token_costs_two_exchanges_per_cool_down(
+    leanix_server: LeanIXServer, clock: HandClock
+) -> None:
+    leanix_server.add("GET", API + "/forbidden", status=401)
+    middleware = middleware_for(leanix_server)
+    forbidden = leanix_server.base_url + API + "/forbidden"
+    assert run_calls(middleware, [forbidden] * 50) == [401] * 50
+    # The first 401 is healed with a new token; that one is refused at once too: the API refuses
+    # fresh tokens, so their 401s pass through for the cool-down.
+    assert len(leanix_server.token_requests) == 2
+    clock.advance(REFUSED_FRESH_COOL_DOWN)
+    assert run_calls(middleware, [forbidden]) == [401]
+    assert len(leanix_server.token_requests) == 3  # the cool-down is over: one more try
+
+
+def test_a_token_accepted_after_a_refusal_heals_its_revocation_at_once(
+    leanix_server: LeanIXServer,
+) -> None:
+    leanix_server.add("GET", API + "/forbidden", status=401)
+    middleware = middleware_for(leanix_server)
+    url = leanix_server.base_url + API
+    assert run_calls(middleware, [url + "/forbidden", url]) == [401, 200]  # the fresh one is good
+    leanix_server.revoke_tokens()
+    assert run_calls(middleware, [url]) == [200]  # healed on the first call
+    assert len(leanix_server.token_requests) == 3
 
 
 def test_a_redirect_to_another_origin_carries_no_authorization(
@@ -193,14 +226,8 @@ def test_other_hosts_never_see_the_bearer_nor_trigger_a_retry(
     leanix_server: LeanIXServer, other_host: LeanIXServer
 ) -> None:
     middleware = middleware_for(leanix_server)
-
-    async def main() -> list[int]:
-        async with aiohttp.ClientSession(middlewares=(middleware,)) as session:
-            ours = await status(session, leanix_server.base_url + API)
-            theirs = await status(session, other_host.base_url + API)
-        return [ours, theirs]
-
-    assert run(main) == [200, 401]  # the other host wants its own token
+    urls = [leanix_server.base_url + API, other_host.base_url + API]
+    assert run_calls(middleware, urls) == [200, 401]  # the other host wants its own token
     [seen] = other_host.api_requests
     assert "Authorization" not in seen.headers
     assert len(leanix_server.token_requests) == 1
@@ -211,16 +238,8 @@ def test_the_instance_url_of_the_token_may_receive_the_bearer(leanix_server: Lea
     localhost = leanix_server.base_url.replace("127.0.0.1", "localhost")
     instance = leanix_server.base_url
     middleware = LeanIXAiohttpMiddleware(leanix_server.api_token, base_url=localhost)
-
-    async def main() -> list[int]:
-        async with aiohttp.ClientSession(middlewares=(middleware,)) as session:
-            return [
-                await status(session, instance + API + "/before-any-token"),
-                await status(session, localhost + API),
-                await status(session, instance + API + "/after"),
-            ]
-
-    assert run(main) == [401, 200, 200]  # not ours before a token names it: no bearer
+    urls = [instance + API + "/before-any-token", localhost + API, instance + API + "/after"]
+    assert run_calls(middleware, urls) == [401, 200, 200]  # not ours before a token names it
     assert [r.bearer is not None for r in leanix_server.api_requests] == [False, True, True]
 
 
@@ -279,13 +298,8 @@ def test_the_exchange_has_its_own_timeout_and_it_is_one_token_error_for_every_ta
 
 def test_a_refused_connection_is_retried_then_one_token_error(clock: HandClock) -> None:
     middleware = LeanIXAiohttpMiddleware("t", base_url=unreachable_url())
-
-    async def main() -> int:
-        async with aiohttp.ClientSession(middlewares=(middleware,)) as session:
-            return await status(session, middleware.base_url + API)
-
     with pytest.raises(LeanIXTokenError, match=r"token endpoint http://127\.0\.0\.1:\d+/.*could"):
-        run(main)
+        run_calls(middleware, [middleware.base_url + API])
     assert len(clock.slept) == 3  # the pauses between four attempts
 
 
@@ -293,13 +307,8 @@ def test_a_redirect_of_the_token_endpoint_is_not_followed(leanix_server: LeanIXS
     elsewhere = {"Location": leanix_server.base_url + "/elsewhere"}
     leanix_server.add("POST", TOKEN_PATH, status=302, headers=elsewhere)
     middleware = middleware_for(leanix_server)
-
-    async def main() -> int:
-        async with aiohttp.ClientSession(middlewares=(middleware,)) as session:
-            return await status(session, leanix_server.base_url + API)
-
     with pytest.raises(LeanIXTokenError, match="redirected"):
-        run(main)
+        run_calls(middleware, [leanix_server.base_url + API])
     assert leanix_server.api_requests == []  # nothing followed the redirect
 
 

@@ -12,7 +12,6 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-import aiohttp
 import pytest
 
 from leanix_auth import (
@@ -24,17 +23,10 @@ from leanix_auth import (
 )
 from leanix_auth.testing import LeanIXServer
 
+from .test_aiohttp import run_calls
 from .test_secrets import assert_nothing_secret
 
 API = "/services/a/v1"
-
-
-async def call(middleware: LeanIXAiohttpMiddleware, url: str) -> int:
-    async with (
-        aiohttp.ClientSession(middlewares=(middleware,)) as session,
-        session.get(url) as answer,
-    ):
-        return answer.status
 
 
 def test_aget_token_reuses_and_arefresh_replaces(leanix_server: LeanIXServer) -> None:
@@ -82,7 +74,7 @@ def test_every_api_token_source_and_the_environment(
     if source == "…_FILE":
         monkeypatch.setenv("LEANIX_API_TOKEN_FILE", str(secret))
     middleware = given[source]()
-    assert asyncio.run(call(middleware, leanix_server.base_url + API)) == 200
+    assert run_calls(middleware, [leanix_server.base_url + API]) == [200]
 
 
 def test_the_same_errors_as_the_other_adapters(
@@ -96,7 +88,7 @@ def test_the_same_errors_as_the_other_adapters(
         LeanIXAiohttpMiddleware("t", subdomain="acme", timeout=0)
     wrong = LeanIXAiohttpMiddleware("wrong", base_url=leanix_server.base_url)
     with pytest.raises(LeanIXCredentialsError, match="rejected the API token"):
-        asyncio.run(call(wrong, leanix_server.base_url + API))
+        run_calls(wrong, [leanix_server.base_url + API])
 
 
 def test_a_pickle_carries_no_access_token_and_works_after(leanix_server: LeanIXServer) -> None:
@@ -105,7 +97,7 @@ def test_a_pickle_carries_no_access_token_and_works_after(leanix_server: LeanIXS
     data = pickle.dumps(middleware)
     assert token.encode() not in data
     clone = pickle.loads(data)
-    assert asyncio.run(call(clone, leanix_server.base_url + API)) == 200
+    assert run_calls(clone, [leanix_server.base_url + API]) == [200]
     assert len(leanix_server.token_requests) == 2
 
 
@@ -113,14 +105,14 @@ def test_no_secret_in_logs_reprs_or_errors(
     leanix_server: LeanIXServer, all_logs: list[logging.LogRecord]
 ) -> None:
     middleware = LeanIXAiohttpMiddleware(leanix_server.api_token, base_url=leanix_server.base_url)
-    assert asyncio.run(call(middleware, leanix_server.base_url + API)) == 200
+    assert run_calls(middleware, [leanix_server.base_url + API]) == [200]
     leanix_server.revoke_tokens()
-    assert asyncio.run(call(middleware, leanix_server.base_url + API)) == 200  # 401, resent
+    assert run_calls(middleware, [leanix_server.base_url + API]) == [200]  # 401, resent
     wrong = LeanIXAiohttpMiddleware(
         "wrong-" + leanix_server.api_token, base_url=leanix_server.base_url
     )
     with pytest.raises(LeanIXAuthError) as refused:
-        asyncio.run(call(wrong, leanix_server.base_url + API))
+        run_calls(wrong, [leanix_server.base_url + API])
     texts = [repr(middleware), str(middleware), repr(refused.value), str(refused.value)]
     texts += [record.getMessage() for record in all_logs] + [repr(r.args) for r in all_logs]
     assert_nothing_secret(texts, leanix_server)

@@ -63,7 +63,7 @@ class _AiohttpHook:
             return await _connect(connector, fake)
 
         self._original, self._ours = original, create_connection
-        aiohttp.TCPConnector._create_connection = create_connection  # type: ignore[method-assign]
+        aiohttp.TCPConnector._create_connection = create_connection  # type: ignore[method-assign,assignment]
 
     def _uninstall(self) -> None:
         import aiohttp
