@@ -28,24 +28,26 @@ except ImportError as missing:  # pragma: no cover - shown by a test in a subpro
     ) from None
 from yarl import URL
 
-from . import _async, _config
-from ._adapter import AuthAdapter
+from . import _config
+from ._adapter import AsyncAdapter
 from ._config import DEFAULT_MANDATORY_MARGIN, DEFAULT_REFRESH_MARGIN, DEFAULT_TIMEOUT, Settings
-from ._effects import AccessToken, ExchangeRequest, Failure, Reply, TokenFlow, too_slow
+from ._effects import AccessToken, ExchangeRequest, Failure, Reply, too_slow
 from ._exchange import MAX_TOKEN_RESPONSE
-from ._keeper import obtain, renew, replace_refused
+from ._keeper import obtain, replace_refused
 from ._shared import TokenCache
 
 _AUTHORIZATION = "Authorization"
 
 
-class LeanIXAiohttpMiddleware(AuthAdapter):
+class LeanIXAiohttpMiddleware(AsyncAdapter):
     """aiohttp client middleware for SAP LeanIX:
     `aiohttp.ClientSession(middlewares=(LeanIXAiohttpMiddleware(api_token, subdomain="acme"),))`.
 
     Exchanges the API token through a private session, reuses the access token while valid,
     refreshes it ahead of expiry, and resends a request once if LeanIX answers 401. The bearer
     goes only to the workspace's origin (and the token's instanceUrl), checked on every hop.
+    `await aget_token()` before the first request keeps the exchange out of that request's
+    `ClientTimeout`, which aiohttp starts before any middleware runs.
     """
 
     def __init__(
@@ -76,19 +78,6 @@ class LeanIXAiohttpMiddleware(AuthAdapter):
         origin = URL(settings.origin)
         self._raw_host, self._scheme, self._port = origin.raw_host, origin.scheme, origin.port
         self._clock = self._keeper.clock  # bound once: the hot path reads plain attributes
-
-    async def aget_token(self) -> str:
-        """`get_token()` for async code: a valid access token, for calls this middleware does not
-        see. Awaited before the first request, it also keeps the exchange out of that request's
-        `ClientTimeout`."""
-        token = self._keeper.fresh_token()
-        if token is None:
-            token = await self._adrive(obtain(self._keeper, self._settings, self._shared))
-        return token.value
-
-    async def arefresh(self) -> str:
-        """`refresh()` for async code."""
-        return (await self._adrive(renew(self._keeper, self._settings, self._shared))).value
 
     async def __call__(
         self, request: aiohttp.ClientRequest, handler: aiohttp.ClientHandlerType
@@ -132,10 +121,7 @@ class LeanIXAiohttpMiddleware(AuthAdapter):
         token = await self._adrive(retry)
         request.headers[_AUTHORIZATION] = token.authorization
         response = await handler(request)  # aiohttp lets a middleware send its request again
-        if response.status == 401:
-            self._keeper.heals(token.authorization)  # refused fresh: starts the cool-down
-        else:
-            self._keeper.accepted(token.authorization)
+        self._judge_resend(response.status, token.authorization)
         return response
 
     async def _token_for(self, url: URL) -> AccessToken | None:
@@ -144,9 +130,6 @@ class LeanIXAiohttpMiddleware(AuthAdapter):
         if not self._admits(str(url)):
             return None
         return await self._adrive(obtain(self._keeper, self._settings, self._shared))
-
-    async def _adrive(self, flow: TokenFlow) -> AccessToken:
-        return await _async.drive(flow, self._asend, self._keeper.clock)
 
     def _send(self, request: ExchangeRequest) -> Reply | Failure:
         # get_token() and refresh() block their caller by contract; aiohttp needs an event loop,
