@@ -12,8 +12,10 @@ import platform
 import time
 from collections.abc import Callable
 
+import aiohttp
 import httpx
 import requests
+from bench_aiohttp import aiohttp_tables
 from bench_end_to_end import end_to_end
 from bench_fleet import fleet
 from bench_hook import hook_alone, hook_cost
@@ -29,6 +31,7 @@ def machine() -> str:
         f"Python {platform.python_version()}",
         f"requests {requests.__version__}",
         f"httpx {httpx.__version__}",
+        f"aiohttp {aiohttp.__version__}",
     ]
     for name, module in [
         ("requests-auth", requests_auth),
@@ -48,6 +51,7 @@ def main() -> None:
         hook_cost,
         end_to_end,
         stampede,
+        aiohttp_tables,
         rotation,
         startup,
         fleet,

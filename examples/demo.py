@@ -6,11 +6,12 @@ import asyncio
 import time
 from concurrent.futures import ThreadPoolExecutor
 
+import aiohttp
 import httpx
 import jwt
 import requests
 
-from leanix_auth import LeanIXAuth, LeanIXHttpxAuth
+from leanix_auth import LeanIXAiohttpMiddleware, LeanIXAuth, LeanIXHttpxAuth
 from leanix_auth.testing import LeanIXServer
 
 
@@ -102,11 +103,29 @@ async def with_httpx(server: LeanIXServer) -> None:
     step(f"a host that is not the workspace got no bearer (it answered {other.status_code})")
 
 
+async def with_aiohttp(server: LeanIXServer) -> None:
+    print("aiohttp.ClientSession with LeanIXAiohttpMiddleware, same fake")
+    before = len(server.token_requests)
+    leanix = LeanIXAiohttpMiddleware(server.api_token, base_url=server.base_url)
+    async with aiohttp.ClientSession(middlewares=(leanix,)) as session:
+
+        async def status() -> int:
+            async with session.get(server.base_url + "/services/pathfinder/v1/x") as answer:
+                return answer.status
+
+        statuses = await asyncio.gather(*(status() for _ in range(200)))
+    step(
+        f"200 concurrent tasks through the middleware: {statuses.count(200)} answers 200, "
+        f"{len(server.token_requests) - before} token exchange"
+    )
+
+
 def main() -> None:
     started = time.perf_counter()
     with LeanIXServer() as server:
         with_requests(server)
         asyncio.run(with_httpx(server))
+        asyncio.run(with_aiohttp(server))
     print(f"done in {time.perf_counter() - started:.1f} s; no LeanIX account was needed")
 
 

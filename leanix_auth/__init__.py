@@ -1,11 +1,12 @@
-"""SAP LeanIX authentication for requests and httpx.
+"""SAP LeanIX authentication for requests, httpx and aiohttp.
 
     session.auth = LeanIXAuth(api_token, subdomain="acme")               # requests
     httpx.Client(auth=LeanIXHttpxAuth(api_token, subdomain="acme"))      # httpx, sync or async
+    aiohttp.ClientSession(middlewares=(LeanIXAiohttpMiddleware(api_token, subdomain="acme"),))
 
-The adapters are imported when first used, so `import leanix_auth` does not import requests or
-httpx: a program that uses one pays for that one. Type checkers read `__init__.pyi`, which names
-the same things with their real types (a test keeps the two in step).
+The adapters are imported when first used, so `import leanix_auth` does not import requests,
+httpx or aiohttp: a program that uses one pays for that one. Type checkers read `__init__.pyi`,
+which names the same things with their real types (a test keeps the two in step).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ __version__ = "0.1.0"
 __all__ = [
     "CacheLock",
     "FileCache",
+    "LeanIXAiohttpMiddleware",
     "LeanIXAuth",
     "LeanIXAuthError",
     "LeanIXConfigError",
@@ -33,6 +35,7 @@ __all__ = [
 _LAZY = {
     "LeanIXAuth": "._requests",
     "LeanIXHttpxAuth": "._httpx",
+    "LeanIXAiohttpMiddleware": "._aiohttp",  # needs the aiohttp extra
     "TokenCache": "._shared",
     "api_token_file": "._token_source",
     "SharedToken": "._shared_token",

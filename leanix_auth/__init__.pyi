@@ -1,4 +1,5 @@
 # What type checkers see of `leanix_auth`: the names `__init__.py` loads lazily, with their types.
+from ._aiohttp import LeanIXAiohttpMiddleware as LeanIXAiohttpMiddleware
 from ._caches import FileCache as FileCache
 from ._caches import MemoryCache as MemoryCache
 from ._caches import RedisCache as RedisCache

@@ -1,6 +1,7 @@
 """`AuthAdapter`, the part every adapter shares: what it holds (settings, the token keeper, the
 bearer's scope, the shared cache) and what it offers besides moving bytes: `get_token()`,
-`refresh()`, the repr, and pickles that carry configuration only."""
+`refresh()`, the repr, and pickles that carry configuration only. `AsyncAdapter` adds
+`aget_token()` and `arefresh()` for the adapters that run on an event loop."""
 
 from __future__ import annotations
 
@@ -63,6 +64,14 @@ class AuthAdapter:
     def _send(self, request: ExchangeRequest) -> Reply | Failure:
         raise NotImplementedError  # each adapter posts with its own HTTP client
 
+    def _judge_resend(self, status: int, authorization: str) -> None:
+        """The answer to a request resent with a token fetched for it, sent as `authorization`: a
+        401 starts the cool-down; anything else ends the token's probation."""
+        if status == 401:
+            self._keeper.heals(authorization)
+        else:
+            self._keeper.accepted(authorization)
+
     def __repr__(self) -> str:
         settings = self.__dict__.get("_settings")  # a repr never raises, even half-built
         where = f"base_url={settings.base_url!r}" if settings is not None else "not configured"
@@ -74,6 +83,31 @@ class AuthAdapter:
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
         self._hold(self._settings, self._cache)
+
+
+class AsyncAdapter(AuthAdapter):
+    """The base of the adapters whose requests run on an event loop (httpx, aiohttp): the
+    exchange goes through `_asend` and `_async.drive`."""
+
+    async def aget_token(self) -> str:
+        """`get_token()` for async code: a valid access token, the one in hand or one this task
+        or another exchanges."""
+        token = self._keeper.fresh_token()
+        if token is None:
+            token = await self._adrive(obtain(self._keeper, self._settings, self._shared))
+        return token.value
+
+    async def arefresh(self) -> str:
+        """`refresh()` for async code."""
+        return (await self._adrive(renew(self._keeper, self._settings, self._shared))).value
+
+    async def _adrive(self, flow: TokenFlow) -> AccessToken:
+        from . import _async  # deferred: requests, which never needs anyio, imports this module
+
+        return await _async.drive(flow, self._asend, self._keeper.clock)
+
+    async def _asend(self, request: ExchangeRequest) -> Reply | Failure:
+        raise NotImplementedError  # each adapter posts with its own HTTP client
 
 
 def _checked_cache(cache: object) -> TokenCache | None:

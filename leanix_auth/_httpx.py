@@ -15,17 +15,17 @@ from typing import Any
 import anyio
 import httpx
 
-from . import _async, _config
-from ._adapter import AuthAdapter, checked_client
+from . import _config
+from ._adapter import AsyncAdapter, checked_client
 from ._config import DEFAULT_MANDATORY_MARGIN, DEFAULT_REFRESH_MARGIN, DEFAULT_TIMEOUT, Settings
-from ._effects import AccessToken, ExchangeRequest, Failure, Reply, TokenFlow, too_slow
+from ._effects import AccessToken, ExchangeRequest, Failure, Reply, too_slow
 from ._exchange import MAX_TOKEN_RESPONSE, certificate_failure
-from ._keeper import obtain, renew, replace_refused
+from ._keeper import obtain, replace_refused
 from ._shared import TokenCache
 from ._watchdog import Watchdog, watch
 
 
-class LeanIXHttpxAuth(AuthAdapter, httpx.Auth):
+class LeanIXHttpxAuth(AsyncAdapter, httpx.Auth):
     """httpx auth for SAP LeanIX: `httpx.Client(auth=LeanIXHttpxAuth(api_token, subdomain="acme"))`.
 
     Works with `httpx.Client` and `httpx.AsyncClient` (asyncio and trio). Exchanges the API token
@@ -34,7 +34,7 @@ class LeanIXHttpxAuth(AuthAdapter, httpx.Auth):
     origin (and the token's instanceUrl).
     """
 
-    _configuration = (*AuthAdapter._configuration, "_client", "_async_client")
+    _configuration = (*AsyncAdapter._configuration, "_client", "_async_client")
 
     def __init__(
         self,
@@ -68,17 +68,6 @@ class LeanIXHttpxAuth(AuthAdapter, httpx.Auth):
         origin = httpx.URL(settings.origin)
         self._raw_host, self._scheme, self._port = origin.raw_host, origin.scheme, origin.port
 
-    async def aget_token(self) -> str:
-        """`get_token()` for async code, on asyncio or trio."""
-        token = self._keeper.fresh_token()
-        if token is None:
-            token = await self._adrive(obtain(self._keeper, self._settings, self._shared))
-        return token.value
-
-    async def arefresh(self) -> str:
-        """`refresh()` for async code, on asyncio or trio."""
-        return (await self._adrive(renew(self._keeper, self._settings, self._shared))).value
-
     def __call__(self, request: object) -> object:
         # requests calls its auth objects; httpx never calls this one (it is an httpx.Auth).
         raise TypeError(
@@ -102,7 +91,7 @@ class LeanIXHttpxAuth(AuthAdapter, httpx.Auth):
         retry = replace_refused(self._keeper, self._settings, self._shared, token.authorization)
         token = self._drive(retry)
         request.headers["Authorization"] = token.authorization
-        self._judge_resend((yield request), token)
+        self._judge_resend((yield request).status_code, token.authorization)
 
     async def async_auth_flow(
         self, request: httpx.Request
@@ -121,7 +110,7 @@ class LeanIXHttpxAuth(AuthAdapter, httpx.Auth):
         retry = replace_refused(self._keeper, self._settings, self._shared, token.authorization)
         token = await self._adrive(retry)
         request.headers["Authorization"] = token.authorization
-        self._judge_resend((yield request), token)
+        self._judge_resend((yield request).status_code, token.authorization)
 
     def _refused(
         self, request: httpx.Request, response: httpx.Response, token: AccessToken
@@ -134,13 +123,6 @@ class LeanIXHttpxAuth(AuthAdapter, httpx.Auth):
             return False
         return _resendable(request, response, token) and keeper.heals(token.authorization)
 
-    def _judge_resend(self, response: httpx.Response, token: AccessToken) -> None:
-        """The resend's answer: a 401 to a token fetched for it starts the cool-down."""
-        if response.status_code == 401:
-            self._keeper.heals(token.authorization)
-        else:
-            self._keeper.accepted(token.authorization)
-
     def _fresh_token_for(self, request: httpx.Request) -> AccessToken | None:
         """The token for a request to the workspace's own origin while it is fresh; else None.
         Compares URL parts: str(url) costs a microsecond."""
@@ -148,9 +130,6 @@ class LeanIXHttpxAuth(AuthAdapter, httpx.Auth):
         if url.raw_host == self._raw_host and url.scheme == self._scheme and url.port == self._port:
             return self._keeper.fresh_token()
         return None
-
-    async def _adrive(self, flow: TokenFlow) -> AccessToken:
-        return await _async.drive(flow, self._asend, self._keeper.clock)
 
     def _send(self, request: ExchangeRequest) -> Reply | Failure:
         if self._client is not None:

@@ -118,10 +118,7 @@ class LeanIXAuth(AuthAdapter, AuthBase):
         second: requests.Response = response.connection.send(retry, **kwargs)
         second.history.append(response)
         second.request = retry
-        if second.status_code == 401:
-            keeper.heals(token.authorization)  # refused fresh: starts the cool-down
-        else:
-            keeper.accepted(token.authorization)
+        self._judge_resend(second.status_code, token.authorization)
         return second
 
     def _send(self, request: ExchangeRequest) -> Reply | Failure:

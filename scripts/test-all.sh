@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The suite on every CPython 3.10-3.13 that pyenv or the PATH offers, each in its own venv,
-# then once more on the oldest requests, httpx, PyJWT, responses and respx that pyproject.toml
-# allows.
+# then once more on the oldest requests, httpx, PyJWT, responses, respx and aiohttp that
+# pyproject.toml allows.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 found=0
@@ -28,6 +28,6 @@ python310=$(ls .venv-test/3.10/bin/python 2>/dev/null || command -v python3)
 "$oldest/bin/python" -m pip install --quiet --upgrade pip
 "$oldest/bin/python" -m pip install --quiet -e ".[testing,dev]"
 "$oldest/bin/python" -m pip install --quiet "requests==2.28.0" "httpx==0.24.0" "PyJWT==2.6.0" \
-  "responses==0.23.1" "respx==0.20.2"
+  "responses==0.23.1" "respx==0.20.2" "aiohttp==3.12.2"
 "$oldest/bin/python" -m pytest -q
 echo "== ran on $found interpreters and the oldest dependencies"

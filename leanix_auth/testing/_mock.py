@@ -1,5 +1,6 @@
 """The in-process face of the fake LeanIX: `https://{subdomain}.leanix.net` answered without a
-socket, for requests through `responses` and for httpx (sync and async) through `respx`.
+socket, for requests through `responses`, for httpx (sync and async) through `respx`, and for
+aiohttp through its connector (`_aiohttp_face`, which leaves other hosts alone).
 
 Other hosts are refused, as responses and respx refuse them, unless the user's own mocks answer
 them; loopback passes through, so the live server and the mock can serve one test together. On
@@ -20,6 +21,7 @@ import responses
 import respx
 
 from . import _options as check
+from ._aiohttp_face import aiohttp_hook
 from ._fake import FakeLeanIX
 from ._hooks import OnRequest, requests_hook
 from ._wire import FakeResponse
@@ -64,6 +66,7 @@ class LeanIXMock(FakeLeanIX):
         # that the bearer is checked before a stub of theirs answers.
         routers = router.Mocker.routers if router.Mocker is not None else []
         routers.insert(0, routers.pop(routers.index(router)))
+        aiohttp_hook.add(self, self.host)
         self._router = router
         return self
 
@@ -75,6 +78,7 @@ class LeanIXMock(FakeLeanIX):
             router.stop()
         finally:
             requests_hook.remove(self)
+            aiohttp_hook.remove(self)
 
     def serves(self, url: str) -> bool:
         return bool(self._url.match(url))
