@@ -11,6 +11,8 @@ configs, `raise_for_status`, other middlewares and `ClientTimeout` never see or 
 from __future__ import annotations
 
 import asyncio
+import os
+import ssl
 import urllib.request
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -32,7 +34,7 @@ from . import _config
 from ._adapter import AsyncAdapter
 from ._config import DEFAULT_MANDATORY_MARGIN, DEFAULT_REFRESH_MARGIN, DEFAULT_TIMEOUT, Settings
 from ._effects import AccessToken, ExchangeRequest, Failure, Reply, too_slow
-from ._exchange import MAX_TOKEN_RESPONSE
+from ._exchange import MAX_TOKEN_RESPONSE, certificate_failure
 from ._keeper import obtain, replace_refused
 from ._shared import TokenCache
 
@@ -142,12 +144,26 @@ class LeanIXAiohttpMiddleware(AsyncAdapter):
         # whichever event loop runs this exchange. trust_env=False: it would consult ~/.netrc,
         # whose entry for the workspace clashes with our Basic header; proxies come below.
         timeout = aiohttp.ClientTimeout(sock_connect=request.timeout, sock_read=request.timeout)
-        session = aiohttp.ClientSession(trust_env=False, timeout=timeout, raise_for_status=False)
+        try:
+            trusted = _trusted()
+        except (OSError, ssl.SSLError) as exc:  # a bundle that cannot be read: say so, once
+            return Failure(f"SSL_CERT_FILE names no CA bundle it can read: {exc}", retryable=False)
+        connector = aiohttp.TCPConnector(ssl=trusted)
+        session = aiohttp.ClientSession(
+            connector=connector, trust_env=False, timeout=timeout, raise_for_status=False
+        )
         try:
             return await _post(session, request)
         finally:
             with anyio.CancelScope(shield=True):  # a cancelled exchange still closes its sockets
                 await session.close()
+
+
+def _trusted() -> ssl.SSLContext | bool:
+    """The CAs the exchange trusts: SSL_CERT_FILE's bundle if set, as requests and httpx do
+    (aiohttp reads its default context once, at import); otherwise aiohttp's default."""
+    bundle = os.environ.get("SSL_CERT_FILE")
+    return ssl.create_default_context(cafile=bundle) if bundle else True
 
 
 def _resendable(request: aiohttp.ClientRequest) -> bool:
@@ -206,8 +222,14 @@ def _environment_proxy(url: str) -> str | None:
     return proxy
 
 
+_TRUST = "set SSL_CERT_FILE to its CA bundle (the exchange's own session reads it)"
+
+
 def _failure(exc: aiohttp.ClientError, request: ExchangeRequest, *, answered: bool) -> Failure:
     """What a transport error means for the retry rules, worded like the other adapters."""
+    tls = certificate_failure(exc, _TRUST)
+    if tls is not None:
+        return tls
     if isinstance(exc, aiohttp.ConnectionTimeoutError):
         return Failure(f"no connection within {request.timeout:g} s", retryable=True)
     if answered:  # the status line came, then the answer broke off or stalled: try again

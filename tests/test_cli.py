@@ -325,13 +325,6 @@ def test_a_reader_that_closes_the_pipe_early_is_not_an_error(
         assert (result.returncode, result.stderr) == (0, "")
 
 
-# main's testing/_server.py: _Server.server_close() on a failed bind (in socketserver's __init__)
-# reads _wake_in before it exists; an AttributeError traceback replaces the OSError. The fix
-# (make the socket pair before super().__init__) belongs to the fake; then drop this mark.
-FAKE_BIND_BUG = pytest.mark.xfail(strict=True, raises=ValueError, reason="fake's server_close")
-
-
-@FAKE_BIND_BUG
 def test_serve_on_a_port_in_use_says_which_address_failed(tmp_path: Path) -> None:
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
@@ -343,7 +336,6 @@ def test_serve_on_a_port_in_use_says_which_address_failed(tmp_path: Path) -> Non
     assert line.startswith(f"leanix-auth: error: cannot listen on 127.0.0.1 port {port}: ")
 
 
-@FAKE_BIND_BUG
 def test_serve_on_an_address_that_is_not_one_says_so(tmp_path: Path) -> None:
     result = run("serve", "--host", "999.1.1.1", env=user_env(tmp_path))
     assert result.returncode == 1

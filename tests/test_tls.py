@@ -17,10 +17,10 @@ import pytest
 import requests
 import trustme
 
-from leanix_auth import LeanIXAuth, LeanIXHttpxAuth, LeanIXTokenError
+from leanix_auth import LeanIXAiohttpMiddleware, LeanIXAuth, LeanIXHttpxAuth, LeanIXTokenError
 from leanix_auth.testing import make_token
 
-KINDS = ["requests", "httpx", "httpx-async", "httpx-trio"]
+KINDS = ["requests", "httpx", "httpx-async", "httpx-trio", "aiohttp"]
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -81,6 +81,9 @@ def endpoint(ca: trustme.CA, monkeypatch: pytest.MonkeyPatch) -> Iterator[TLSEnd
 def get_token(kind: str, base_url: str, **options: Any) -> str:
     if kind == "requests":
         return LeanIXAuth("api-token", base_url=base_url, **options).get_token()
+    if kind == "aiohttp":
+        middleware = LeanIXAiohttpMiddleware("api-token", base_url=base_url, **options)
+        return anyio.run(middleware.aget_token, backend="asyncio")
     auth = LeanIXHttpxAuth("api-token", base_url=base_url, **options)
     if kind == "httpx":
         return auth.get_token()
@@ -101,7 +104,7 @@ def test_a_certificate_failure_is_not_retried_and_says_how_to_trust_a_private_ca
     if kind == "requests":
         assert "session=requests.Session()" in text
         assert "REQUESTS_CA_BUNDLE" in text
-    else:
+    elif kind.startswith("httpx"):
         assert "client=httpx.Client(verify=" in text
         assert "async_client=httpx.AsyncClient(verify=" in text
     assert "SSL_CERT_FILE" in text
@@ -133,3 +136,12 @@ def test_the_clients_the_message_names_carry_the_trust(
     context = ssl.create_default_context(cafile=str(bundle))
     with httpx.Client(verify=context) as client:
         assert get_token("httpx", endpoint.base_url, client=client)
+
+
+def test_an_ssl_cert_file_that_cannot_be_read_is_one_token_error_for_aiohttp(
+    endpoint: TLSEndpoint, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SSL_CERT_FILE", str(tmp_path / "missing.pem"))
+    with pytest.raises(LeanIXTokenError, match="SSL_CERT_FILE names no CA bundle it can read"):
+        get_token("aiohttp", endpoint.base_url)
+    assert endpoint.connections == 0

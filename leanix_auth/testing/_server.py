@@ -89,11 +89,12 @@ class _Server(ThreadingHTTPServer):
     def __init__(
         self, address: tuple[str, int], handler: type[_Handler], tls: ssl.SSLContext | None
     ) -> None:
-        super().__init__(address, handler)
-        self._tls = tls
         # serve_forever() looks for a stop request every poll_interval: each stop would wait for
-        # the next look. A byte on this pair wakes the loop at once instead.
+        # the next look. A byte on this pair wakes the loop at once instead. Made first: a bind
+        # that fails in super().__init__ calls server_close(), which closes it.
         self._wake_in, self._wake_out = socket.socketpair()
+        self._tls = tls
+        super().__init__(address, handler)
 
     def serve_until_stopped(self) -> None:
         with selectors.DefaultSelector() as selector:
