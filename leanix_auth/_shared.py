@@ -7,12 +7,13 @@ warning, never a request.
 from __future__ import annotations
 
 import logging
+import math
 from collections import deque
 from collections.abc import Callable, Generator
 from typing import Any, Protocol, TypeVar
 
 from ._clock import Clock
-from ._config import Settings
+from ._config import MAX_LIFETIME, Settings
 from ._effects import AccessToken, BlockingCall, Effect, TokenFlow
 from ._exchange import (
     HEADER_SAFE,
@@ -131,10 +132,11 @@ class SharedCache:
             return None  # a poisoned entry (CR, LF, non-ASCII): as if there were none
         if held is not None and held.value == shared.value:
             return None
+        life, left = _trusted_life(shared)
+        if life is None:
+            return None  # a life that is no number of seconds: as if there were no entry
         now = clock.monotonic()
-        token = access_token(
-            shared.value, claims_of(shared.value), shared.lifetime, now + shared.remaining, settings
-        )
+        token = access_token(shared.value, claims_of(shared.value), life, now + left, settings)
         if now < (token.refresh_at if ahead else token.mandatory_at):
             logger.debug(
                 "LeanIX access token taken from the shared cache, %.0f s left", shared.remaining
@@ -191,3 +193,13 @@ class SharedCache:
         if self.failing:
             self.failing = False
             logger.info("token cache answers again")
+
+
+def _trusted_life(shared: SharedToken) -> tuple[float | None, float]:
+    """The entry's lifetime and what is left of it, as far as we trust them: finite, positive,
+    and no more than a token gets from an exchange (MAX_LIFETIME), whoever wrote the entry."""
+    numbers = (shared.lifetime, shared.remaining)
+    if not all(isinstance(n, int | float) and math.isfinite(n) and n > 0 for n in numbers):
+        return None, 0.0
+    life = min(float(shared.lifetime), MAX_LIFETIME)
+    return life, min(float(shared.remaining), life)

@@ -16,7 +16,7 @@ import pytest
 import requests
 
 from leanix_auth import FileCache, LeanIXAuth, MemoryCache, SharedToken
-from leanix_auth.testing import LeanIXServer
+from leanix_auth.testing import HandClock, LeanIXServer
 
 POSIX = pytest.mark.skipif(not hasattr(os, "fork"), reason="fork and file modes are POSIX")
 
@@ -174,3 +174,34 @@ def test_a_poisoned_shared_token_is_as_if_absent(poison: str, leanix_server: Lea
         session.auth = victim
         assert session.get(leanix_server.base_url + "/services/a/v1").status_code == 200
     assert len(leanix_server.token_requests) == 2  # exchanged anew, the poison ignored
+
+
+def planted(server: LeanIXServer, lifetime: float, remaining: float) -> LeanIXAuth:
+    """An auth object whose shared cache holds a real token, under a life a bad writer wrote."""
+    cache = MemoryCache()
+    value = LeanIXAuth(server.api_token, base_url=server.base_url, cache=cache).get_token()
+    [key] = cache._tokens  # the one entry the exchange stored: overwritten
+    cache.store(key, SharedToken(value, lifetime, remaining))
+    return LeanIXAuth(server.api_token, base_url=server.base_url, cache=cache)
+
+
+@pytest.mark.parametrize("claimed", [1e308, 1.79e12])  # any number; an exp in milliseconds
+def test_a_shared_entry_lives_no_longer_than_a_day_whatever_it_claims(
+    claimed: float, leanix_server: LeanIXServer, leanix_clock: HandClock
+) -> None:
+    auth = planted(leanix_server, claimed, claimed)
+    taken = auth.get_token()
+    assert len(leanix_server.token_requests) == 1  # taken from the cache
+    leanix_clock.advance(86_400 - 10)  # a day, less 10 s: due for a new token whatever it says
+    assert auth.get_token() != taken
+    assert len(leanix_server.token_requests) == 2
+
+
+@pytest.mark.parametrize(
+    ("lifetime", "remaining"), [(float("inf"), float("inf")), (3600, float("nan")), (-1, 60)]
+)
+def test_a_shared_entry_whose_life_is_no_number_of_seconds_is_as_if_absent(
+    lifetime: float, remaining: float, leanix_server: LeanIXServer
+) -> None:
+    planted(leanix_server, lifetime, remaining).get_token()
+    assert len(leanix_server.token_requests) == 2  # not taken: exchanged anew
