@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import signal
@@ -11,13 +12,16 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 from typing import Any
+from unittest.mock import patch
 
 import pytest
 
+from leanix_auth._cli import main
 from leanix_auth._config import MAX_LIFETIME
-from leanix_auth.testing import LeanIXServer, make_token
+from leanix_auth.testing import HandClock, LeanIXServer, make_token
 
 EXE = str(Path(sys.executable).with_name("leanix-auth"))
 
@@ -25,6 +29,30 @@ EXE = str(Path(sys.executable).with_name("leanix-auth"))
 def run(
     *args: str, env: dict[str, str], stdin: str | None = None
 ) -> subprocess.CompletedProcess[str]:
+    """`leanix-auth ARGS` through `main()` in this process, as the console script calls it, with
+    `env` as the whole environment: fast, and on the test's clock (`leanix_clock`)."""
+    out, err = io.StringIO(), io.StringIO()
+    stdin_file = io.TextIOWrapper(io.BytesIO((stdin or "").encode()), encoding="utf-8")
+    saved = dict(os.environ)
+    os.environ.clear()
+    os.environ.update(env)
+    try:
+        with redirect_stdout(out), redirect_stderr(err), patch.object(sys, "stdin", stdin_file):
+            try:
+                code = main(list(args))
+            except SystemExit as exit_:  # argparse: --help, --version, usage errors
+                code = exit_.code if isinstance(exit_.code, int) else 1
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+    return subprocess.CompletedProcess(["leanix-auth", *args], code, out.getvalue(), err.getvalue())
+
+
+def run_process(
+    *args: str, env: dict[str, str], stdin: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    """`leanix-auth ARGS` as its own process: for what only a process shows (exit status on a
+    signal, a closed pipe, the console script itself)."""
     return subprocess.run(
         [EXE, *args], capture_output=True, text=True, env=env, input=stdin, timeout=60, check=False
     )
@@ -59,15 +87,16 @@ def user_env(tmp_path: Path, **extra: str) -> dict[str, str]:
 def test_serve_token_twice_and_inspect_work_together(
     served: tuple[str, str], tmp_path: Path
 ) -> None:
+    # The console script as a shell runs it, in processes of its own, against `serve`'s.
     base_url, api_token = served
     env = user_env(tmp_path, LEANIX_BASE_URL=base_url, LEANIX_API_TOKEN=api_token)
-    first = run("token", env=env)
-    second = run("token", env=env)
+    first = run_process("token", env=env)
+    second = run_process("token", env=env)
     assert first.returncode == second.returncode == 0, first.stderr
     assert first.stdout == second.stdout  # the second came from the cache, not a new exchange
-    fresh = run("token", "--no-cache", env=env)
+    fresh = run_process("token", "--no-cache", env=env)
     assert fresh.stdout != first.stdout  # every exchange mints a new token (its jti differs)
-    shown = run("inspect", env=env, stdin=first.stdout)
+    shown = run_process("inspect", env=env, stdin=first.stdout)
     assert shown.returncode == 0
     assert f"instanceUrl: {base_url}" in shown.stdout
     assert "workspace: fake-workspace" in shown.stdout
@@ -153,14 +182,14 @@ def test_token_flags_name_the_workspace(leanix_server: LeanIXServer, tmp_path: P
 
 
 def test_a_failed_refresh_prints_the_cached_token_while_it_is_valid(
-    leanix_server: LeanIXServer, tmp_path: Path
+    leanix_server: LeanIXServer, tmp_path: Path, leanix_clock: HandClock
 ) -> None:
     leanix_server.token_ttl = 7  # 6 s counted: the CLI refreshes from 4.5 s on
     env = user_env(
         tmp_path, LEANIX_BASE_URL=leanix_server.base_url, LEANIX_API_TOKEN=leanix_server.api_token
     )
     first = run("token", env=env).stdout
-    time.sleep(4.6)
+    leanix_clock.advance(4.6)
     leanix_server.fail_token_requests(401, times=5)  # the endpoint now refuses
     refreshed = run("token", env=env)
     assert refreshed.returncode == 0
@@ -168,7 +197,7 @@ def test_a_failed_refresh_prints_the_cached_token_while_it_is_valid(
     [warning] = refreshed.stderr.splitlines()
     assert warning.startswith("leanix-auth: warning: refresh failed, the cached token stays valid")
     assert len(leanix_server.token_requests) == 2
-    time.sleep(1.5)  # now it has expired: no token is left to give
+    leanix_clock.advance(1.5)  # now it has expired: no token is left to give
     assert run("token", env=env).returncode == 1
 
 
