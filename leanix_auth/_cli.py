@@ -239,7 +239,7 @@ def _token(args: argparse.Namespace) -> int:
     cached = None
     if cache is not None:
         try:
-            key = settings.cache_key(settings.source())
+            key = settings.cache_key(settings.source(within=settings.timeout))
             loaded = cache.load(key)
             cached = _trusted(loaded)
             if loaded is not None and cached is None:  # nor may the exchange below adopt it

@@ -54,7 +54,9 @@ def read_api_token(settings: Settings) -> Generator[BlockingCall, Any, Secret]:
     off the event loop."""
     if settings.source.value is not None:
         return settings.source.value
-    api_token: Secret = yield BlockingCall(settings.source)
+    # Within one attempt's timeout: the rest of the exchange's budget is the exchange's, and
+    # callers waiting for it give up when the budget ends.
+    api_token: Secret = yield BlockingCall(lambda: settings.source(within=settings.timeout))
     return api_token
 
 
@@ -70,7 +72,7 @@ def exchange_rotating(
         if settings.source.value is not None:
             raise  # a fixed value: nothing new to read
         fresh = yield from read_api_token(settings)
-        if fresh == api_token:
+        if fresh.reveal() == api_token.reveal():
             raise
         logger.info("LeanIX rejected the API token; %s holds a new one", settings.source.name)
         return (yield from exchange(settings, clock, fresh, ahead=ahead)), fresh

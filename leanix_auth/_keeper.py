@@ -298,8 +298,8 @@ def renew(keeper: TokenKeeper, settings: Settings, shared: SharedCache | None = 
 def source_changed(keeper: TokenKeeper, settings: Settings) -> Generator[Effect, Any, bool]:
     """Does the API token's source hold another token than the one that failed last (rotated in
     a file or a secrets manager)? A fixed value never changes."""
-    if settings.source.value is not None:
-        return False
+    if settings.source.value is not None or settings.source.busy:
+        return False  # a fixed value, or a reader that has not answered yet: nothing new
     api_token = yield from read_api_token(settings)
     return settings.cache_key(api_token) != keeper.failed_source
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import re
 import stat
+import threading
 import time
 from collections.abc import Callable, Mapping
 
@@ -26,8 +27,6 @@ class Secret:
     repr and str hide it, so that no log, message or crash reporter's view of a frame's locals
     (Sentry, rich tracebacks, `pytest -l`) shows it. `reveal()` is the one way out."""
 
-    __slots__ = ("_value",)
-
     def __init__(self, value: str) -> None:
         self._value = value
 
@@ -38,12 +37,6 @@ class Secret:
         return "Secret('***')"
 
     __str__ = __repr__
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Secret) and other._value == self._value
-
-    def __hash__(self) -> int:
-        return hash(self._value)
 
 
 def basic_credentials(api_token: Secret) -> Secret:
@@ -64,17 +57,26 @@ class ApiTokenSource:
         self.name = name
         self.value = value  # None: call `read` when an exchange is due
         self.read = read
+        self._reading: _Reading | None = None  # the read in flight, which callers share
 
     def __repr__(self) -> str:
         return f"ApiTokenSource({self.name})"
 
-    def __call__(self) -> Secret:
-        """The API token now. Raises LeanIXCredentialsError naming the source if it fails."""
+    def __getstate__(self) -> dict[str, object]:
+        return {**self.__dict__, "_reading": None}  # a thread of this process stays here
+
+    def __call__(self, within: float | None = None) -> Secret:
+        """The API token now, read within `within` seconds (None: as long as it takes). Raises
+        LeanIXCredentialsError naming the source if it fails or does not answer in time."""
         if self.value is not None:
             return self.value
-        assert self.read is not None
         try:
-            value = Secret(self.read())  # held at once: no frame has it as a plain string
+            value = Secret(self._read(within))  # held at once: no frame has it as a plain string
+        except TimeoutError:
+            raise LeanIXCredentialsError(
+                f"the LeanIX API token could not be read from {self.name}: no answer within "
+                f"{within:g} s"
+            ) from None
         except TokenFileError as exc:  # our own words, which never quote the file
             raise LeanIXCredentialsError(
                 f"the LeanIX API token could not be read from {self.name}: {exc}"
@@ -87,6 +89,51 @@ class ApiTokenSource:
         if problem:
             raise LeanIXCredentialsError(f"the LeanIX API token from {self.name} {problem}")
         return Secret(value.reveal().strip())
+
+    @property
+    def busy(self) -> bool:
+        """Is a read of the source still in flight (a reader that has not answered yet)?"""
+        reading = self._reading
+        return reading is not None and not reading.done.is_set()
+
+    def _read(self, within: float | None) -> str:
+        """`read()` in a thread of its own, so that a reader that never returns (a hung secrets
+        manager, a FIFO with no writer) holds no caller past `within`; callers that come while
+        a read is in flight wait for that one, and add no thread."""
+        assert self.read is not None
+        with _READING:
+            reading = self._reading
+            if reading is None or reading.done.is_set():
+                reading = self._reading = _Reading(self.read)
+        return reading.result(within)
+
+
+_READING = threading.Lock()  # guards each source's read in flight
+
+
+class _Reading:
+    def __init__(self, read: Callable[[], str]) -> None:
+        self.done = threading.Event()
+        self._value: Secret | None = None
+        self._error: BaseException | None = None
+        name = "leanix-auth-token-source"
+        threading.Thread(target=self._run, args=(read,), name=name, daemon=True).start()
+
+    def _run(self, read: Callable[[], str]) -> None:
+        try:
+            self._value = Secret(read())
+        except BaseException as error:  # handed to every caller that waits for this read
+            self._error = error
+        finally:
+            self.done.set()
+
+    def result(self, within: float | None) -> str:
+        if not self.done.wait(within):
+            raise TimeoutError
+        if self._error is not None:
+            raise self._error
+        assert self._value is not None
+        return self._value.reveal()
 
 
 class TokenFileError(Exception):
@@ -148,6 +195,17 @@ def api_token_file(path: str | os.PathLike[str]) -> ApiTokenFile:
     at each exchange. A file that cannot be read or holds no token now is a LeanIXConfigError."""
     source = ApiTokenFile(os.fspath(path))
     try:
+        regular = stat.S_ISREG(os.stat(source.path).st_mode)
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise LeanIXConfigError(
+            f"cannot read the LeanIX API token from {source.path}: {reason}"
+        ) from None
+    if not regular:
+        # A pipe or a device: read when the first exchange is due, within its budget. Opening
+        # a FIFO here would wait for a writer, for ever if none comes.
+        return source
+    try:
         value = Secret(source())
     except TokenFileError as exc:
         raise LeanIXConfigError(
@@ -165,7 +223,7 @@ def source_of(
     if isinstance(api_token, ApiTokenSource):
         return api_token
     if callable(api_token):
-        name = repr(api_token) if isinstance(api_token, ApiTokenFile) else "the api_token callable"
+        name = repr(api_token) if isinstance(api_token, ApiTokenFile) else _callable_name(api_token)
         return ApiTokenSource(name, read=api_token)
     if api_token is not None:
         return ApiTokenSource("api_token", value=_api_token(api_token, words))
@@ -177,6 +235,12 @@ def source_of(
     if path:
         return ApiTokenSource(f"LEANIX_API_TOKEN_FILE ({path})", read=api_token_file(path))
     return ApiTokenSource("LEANIX_API_TOKEN", value=_api_token(inline, words))
+
+
+def _callable_name(read: Callable[[], str]) -> str:
+    """How errors name a callable source: by its qualified name, never by calling it."""
+    qualname = getattr(read, "__qualname__", None) or type(read).__qualname__
+    return f"the api_token callable {qualname}"
 
 
 def _token_problem(value: object) -> str:

@@ -72,7 +72,9 @@ def test_a_callable_that_fails_is_a_credentials_error_naming_it_not_its_words(
     def sealed() -> str:
         raise RuntimeError(f"vault is sealed; last token was {leanix_server.api_token}")
 
-    with pytest.raises(LeanIXCredentialsError, match="api_token callable: RuntimeError") as caught:
+    with pytest.raises(
+        LeanIXCredentialsError, match=r"api_token callable \S*sealed: RuntimeError"
+    ) as caught:
         LeanIXAuth(sealed, base_url=leanix_server.base_url).get_token()
     assert leanix_server.api_token not in str(caught.value)
     assert isinstance(caught.value.__cause__, RuntimeError)
@@ -231,8 +233,7 @@ def test_a_pipe_is_read_once_and_its_token_kept(
     os.mkfifo(fifo)
     writer = threading.Thread(target=fifo.write_text, args=(leanix_server.api_token + "\n",))
     writer.start()
-    auth = LeanIXAuth(api_token_file(fifo), base_url=leanix_server.base_url)
-    writer.join()
+    auth = LeanIXAuth(api_token_file(fifo), base_url=leanix_server.base_url)  # reads nothing yet
     tokens: list[str] = []
     exchanges = threading.Thread(
         target=lambda: tokens.extend([auth.get_token(), auth.refresh()]), daemon=True
@@ -242,6 +243,7 @@ def test_a_pipe_is_read_once_and_its_token_kept(
     if exchanges.is_alive():  # blocked opening the pipe again, for a writer that never comes
         os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
         pytest.fail("the pipe was opened again after its token was read")
+    writer.join(timeout=5)
     assert len(set(tokens)) == 2  # two exchanges, both with the token the pipe held
     assert len(leanix_server.token_requests) == 2
 

@@ -4,8 +4,10 @@ every token costs a few exchanges, not one per call. Time moves by hand (`clock.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from collections.abc import Callable
+from pathlib import Path
 
 import anyio
 import pytest
@@ -18,6 +20,7 @@ from leanix_auth import (
     LeanIXTokenError,
     MemoryCache,
     SharedToken,
+    api_token_file,
 )
 from leanix_auth._clock import HandClock
 from leanix_auth._keeper import FAILED_EXCHANGE_BACKOFF, REFUSED_FRESH_COOL_DOWN, backoff
@@ -216,3 +219,43 @@ def test_a_sync_call_on_the_loop_that_exchanges_fails_at_once_and_harms_no_task(
     anyio.run(main, backend=backend)
     assert tokens == leanix_server.issued_tokens
     assert len(leanix_server.token_requests) == 1
+
+
+def test_a_source_that_never_answers_fails_calls_within_the_budget_and_strands_no_threads(
+    leanix_server: LeanIXServer, clock: HandClock
+) -> None:
+    release = threading.Event()
+
+    def vault_read() -> str:  # a secrets manager that hangs
+        release.wait()
+        return leanix_server.api_token
+
+    auth = LeanIXAuth(vault_read, base_url=leanix_server.base_url, timeout=0.5)
+    threads_before = threading.active_count()
+    errors: list[LeanIXCredentialsError] = []
+
+    def call() -> None:
+        with pytest.raises(LeanIXCredentialsError) as caught:
+            auth.get_token()
+        errors.append(caught.value)
+
+    callers = [threading.Thread(target=call) for _ in range(20)]
+    for caller in callers:
+        caller.start()
+    for caller in callers:
+        caller.join(timeout=30)
+    for _ in range(20):  # inside the pause: the last error at once, the reader still hung
+        call()
+    assert len(errors) == 40
+    assert all("vault_read" in str(e) and "no answer within 0.5 s" in str(e) for e in errors)
+    assert threading.active_count() <= threads_before + 1  # the one hung read, no more
+    release.set()  # the source answers at last: once the pause is over, the next call heals
+    clock.advance(FAILED_EXCHANGE_BACKOFF[0])
+    assert auth.get_token() in leanix_server.issued_tokens
+
+
+def test_a_fifo_without_a_writer_blocks_no_construction(tmp_path: Path) -> None:
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    source = api_token_file(fifo)  # returns: read when an exchange is due, within its budget
+    assert repr(source) == f"api_token_file({str(fifo)!r})"
