@@ -17,6 +17,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "CacheLock",
+    "ExchangeEvent",
     "FileCache",
     "LeanIXAiohttpMiddleware",
     "LeanIXAuth",
@@ -43,6 +44,7 @@ _LAZY = {
     "MemoryCache": "._caches",
     "FileCache": "._caches",
     "RedisCache": "._caches",
+    "ExchangeEvent": "._observe",
 }
 
 

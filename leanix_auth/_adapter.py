@@ -30,7 +30,7 @@ class AuthAdapter:
         self._cache = _checked_cache(cache)
         self._keeper = TokenKeeper()
         self._shared = SharedCache(self._cache) if self._cache is not None else None
-        self._scope = BearerScope(settings.origin)
+        self._scope = BearerScope(settings.origin, settings.extra_origins)
 
     @property
     def base_url(self) -> str:
@@ -41,7 +41,8 @@ class AuthAdapter:
         return self._settings.token_url
 
     def _admits(self, url: str) -> bool:
-        """May `url` receive the bearer? The workspace's origin, or the token's instanceUrl."""
+        """May `url` receive the bearer? The workspace's origin, an extra origin, or the token's
+        instanceUrl."""
         token = self._keeper.valid_token()
         return self._scope.admits(url, token.instance_origin if token is not None else None)
 

@@ -14,7 +14,7 @@ import asyncio
 import os
 import ssl
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import urlsplit
 
@@ -36,6 +36,7 @@ from ._config import DEFAULT_MANDATORY_MARGIN, DEFAULT_REFRESH_MARGIN, DEFAULT_T
 from ._effects import AccessToken, ExchangeRequest, Failure, Reply, too_slow
 from ._exchange import MAX_TOKEN_RESPONSE, certificate_failure
 from ._keeper import obtain, replace_refused
+from ._observe import OnExchange
 from ._shared import TokenCache
 
 _AUTHORIZATION = "Authorization"
@@ -62,6 +63,8 @@ class LeanIXAiohttpMiddleware(AsyncAdapter):
         timeout: float = DEFAULT_TIMEOUT,
         refresh_margin: float = DEFAULT_REFRESH_MARGIN,
         mandatory_margin: float = DEFAULT_MANDATORY_MARGIN,
+        extra_origins: Iterable[str] = (),
+        on_exchange: OnExchange | None = None,
         cache: TokenCache | None = None,
     ) -> None:
         settings = _config.resolve(
@@ -72,6 +75,8 @@ class LeanIXAiohttpMiddleware(AsyncAdapter):
             timeout=timeout,
             refresh_margin=refresh_margin,
             mandatory_margin=mandatory_margin,
+            extra_origins=extra_origins,
+            on_exchange=on_exchange,
         )
         self._hold(settings, cache)
 

@@ -9,7 +9,7 @@ carries out the core's effects for `sync_auth_flow`, `_async.drive` for `async_a
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncGenerator, Callable, Generator, Mapping
+from collections.abc import AsyncGenerator, Callable, Generator, Iterable, Mapping
 from typing import Any
 
 import anyio
@@ -21,6 +21,7 @@ from ._config import DEFAULT_MANDATORY_MARGIN, DEFAULT_REFRESH_MARGIN, DEFAULT_T
 from ._effects import AccessToken, ExchangeRequest, Failure, Reply, too_slow
 from ._exchange import MAX_TOKEN_RESPONSE, certificate_failure
 from ._keeper import obtain, replace_refused
+from ._observe import OnExchange
 from ._shared import TokenCache
 from ._watchdog import Watchdog, watch
 
@@ -46,6 +47,8 @@ class LeanIXHttpxAuth(AsyncAdapter, httpx.Auth):
         timeout: float = DEFAULT_TIMEOUT,
         refresh_margin: float = DEFAULT_REFRESH_MARGIN,
         mandatory_margin: float = DEFAULT_MANDATORY_MARGIN,
+        extra_origins: Iterable[str] = (),
+        on_exchange: OnExchange | None = None,
         cache: TokenCache | None = None,
         client: httpx.Client | None = None,
         async_client: httpx.AsyncClient | None = None,
@@ -58,6 +61,8 @@ class LeanIXHttpxAuth(AsyncAdapter, httpx.Auth):
             timeout=timeout,
             refresh_margin=refresh_margin,
             mandatory_margin=mandatory_margin,
+            extra_origins=extra_origins,
+            on_exchange=on_exchange,
         )
         self._client = checked_client(client, httpx.Client, "client")
         self._async_client = checked_client(async_client, httpx.AsyncClient, "async_client")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any, ClassVar
 
 import requests
@@ -22,6 +22,7 @@ from ._config import DEFAULT_MANDATORY_MARGIN, DEFAULT_REFRESH_MARGIN, DEFAULT_T
 from ._effects import AccessToken, ExchangeRequest, Failure, Reply, too_slow
 from ._exchange import MAX_TOKEN_RESPONSE, certificate_failure
 from ._keeper import obtain, replace_refused
+from ._observe import OnExchange
 from ._shared import TokenCache
 from ._watchdog import Watchdog, watch
 
@@ -50,6 +51,8 @@ class LeanIXAuth(AuthAdapter, AuthBase):
         timeout: float = DEFAULT_TIMEOUT,
         refresh_margin: float = DEFAULT_REFRESH_MARGIN,
         mandatory_margin: float = DEFAULT_MANDATORY_MARGIN,
+        extra_origins: Iterable[str] = (),
+        on_exchange: OnExchange | None = None,
         session: requests.Session | None = None,
         cache: TokenCache | None = None,
     ) -> None:
@@ -61,6 +64,8 @@ class LeanIXAuth(AuthAdapter, AuthBase):
             timeout=timeout,
             refresh_margin=refresh_margin,
             mandatory_margin=mandatory_margin,
+            extra_origins=extra_origins,
+            on_exchange=on_exchange,
         )
         self._session = checked_client(session, requests.Session, "session")
         self._hold(settings, cache)

@@ -22,6 +22,7 @@ from ._exchange import (
     exchange_budget,
     exchange_rotating,
 )
+from ._observe import ExchangeEvent, Reason
 from ._shared_token import SharedToken
 from ._token_source import Secret
 
@@ -76,12 +77,15 @@ class SharedCache:
         api_token: Secret,
         held: AccessToken | None,
         *,
-        ahead: bool,
+        reason: Reason,
+        seen: list[ExchangeEvent],
     ) -> TokenFlow:
         """An exchange of `api_token` for everyone who shares the cache: take a token another
         process stored if it will do; else take the lock, look again, and only then exchange and
         store. `held` is the token in hand, which whoever asks for a new token does not want
-        back."""
+        back. Only an exchange with the endpoint is noted in `seen` (an `ExchangeEvent`): a
+        token adopted from the cache cost no exchange, and another process counted its own."""
+        ahead = reason in ("ahead", "forced")
         key = self.key = settings.cache_key(api_token)
         token = yield from self._adopt(key, settings, clock, held, ahead=ahead)
         if token is not None:
@@ -97,7 +101,7 @@ class SharedCache:
                 # process may have stored a token meanwhile. Look again before exchanging.
                 token = yield from self._adopt(key, settings, clock, held, ahead=ahead)
             if token is None:
-                token, used = yield from exchange_rotating(settings, clock, api_token, ahead=ahead)
+                token, used = yield from exchange_rotating(settings, clock, api_token, reason, seen)
                 shared = SharedToken(
                     token.value, token.lifetime, token.expires_at - clock.monotonic()
                 )
