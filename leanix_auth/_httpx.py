@@ -27,12 +27,16 @@ from ._watchdog import Watchdog, watch
 
 
 class LeanIXHttpxAuth(AsyncAdapter, httpx.Auth):
-    """httpx auth for SAP LeanIX: `httpx.Client(auth=LeanIXHttpxAuth(api_token, subdomain="acme"))`.
+    """httpx auth for SAP LeanIX, for `httpx.Client` and `httpx.AsyncClient` (asyncio and trio).
 
-    Works with `httpx.Client` and `httpx.AsyncClient` (asyncio and trio). Exchanges the API token
-    through a private client, reuses the access token while valid, refreshes it ahead of expiry,
-    and resends a request once if LeanIX answers 401. The bearer goes only to the workspace's
-    origin (and the token's instanceUrl).
+    Exchanges the API token through a private client, reuses the access token while valid,
+    refreshes it ahead of expiry, and resends a request once if LeanIX answers 401. The bearer
+    goes only to the workspace's origin (and the token's instanceUrl).
+
+    Usage::
+
+        >>> auth = LeanIXHttpxAuth(api_token, subdomain="acme")
+        >>> httpx.Client(auth=auth).get("https://acme.leanix.net/services/pathfinder/v1/...")
     """
 
     _configuration = (*AsyncAdapter._configuration, "_client", "_async_client")
@@ -47,12 +51,44 @@ class LeanIXHttpxAuth(AsyncAdapter, httpx.Auth):
         timeout: float = DEFAULT_TIMEOUT,
         refresh_margin: float = DEFAULT_REFRESH_MARGIN,
         mandatory_margin: float = DEFAULT_MANDATORY_MARGIN,
-        extra_origins: Iterable[str] = (),
-        on_exchange: OnExchange | None = None,
         cache: TokenCache | None = None,
         client: httpx.Client | None = None,
         async_client: httpx.AsyncClient | None = None,
+        extra_origins: Iterable[str] = (),
+        on_exchange: OnExchange | None = None,
     ) -> None:
+        """An auth for `auth=` of any number of clients, sync and async, threads and tasks.
+
+        **Parameters:**
+
+        * **api_token** - the Technical User's API token, or a callable that returns it (read
+          at each exchange, so a rotated secret is picked up: see `api_token_file`). Default
+          None: `LEANIX_API_TOKEN`, else the file named by `LEANIX_API_TOKEN_FILE`.
+        * **subdomain** - the workspace's subdomain: `"acme"` for `https://acme.leanix.net`.
+        * **base_url** - the workspace's origin, for a host outside `*.leanix.net`; https, or
+          http on loopback. Default None for both: `LEANIX_BASE_URL`, else `LEANIX_SUBDOMAIN`.
+        * **token_url** - the token endpoint. Default: `base_url` +
+          `/services/mtm/v1/oauth2/token`.
+        * **timeout** - seconds for each attempt of the exchange as a whole. Default 10.
+        * **refresh_margin** - seconds before expiry that one caller refreshes while the others
+          go on. Default 300 (at most a quarter of the token's life).
+        * **mandatory_margin** - seconds before expiry that every caller waits for a new token.
+          Default 30 (at most 5 % of its life).
+        * **cache** - a `TokenCache` (`MemoryCache()`, `FileCache()`, `RedisCache(...)`) to
+          share one token; under `AsyncClient` its I/O runs in a worker thread. Default None.
+        * **client** - the `httpx.Client` that carries the exchange for sync requests,
+          `get_token()` and `refresh()` (a proxy, a certificate, a transport). Default None: a
+          private client per exchange that honours the environment (`trust_env`).
+        * **async_client** - the same for async requests, `aget_token()` and `arefresh()`.
+        * **extra_origins** - more origins that receive the bearer, such as
+          `["https://eu-svc.leanix.net"]` for MTM on a regional service host; checked like
+          `base_url`. Default: only the workspace's origin and the token's `instanceUrl`.
+        * **on_exchange** - called with an `ExchangeEvent` after each exchange (why, outcome,
+          duration; no secret), off the event loop; what it raises is logged. Default None.
+
+        **Raises:** `LeanIXConfigError` (a `ValueError`) at once for any argument or environment
+        variable that names no usable workspace, saying what to fix. Nothing is exchanged yet.
+        """
         settings = _config.resolve(
             api_token,
             subdomain=subdomain,
