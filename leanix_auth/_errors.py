@@ -22,6 +22,16 @@ class LeanIXTokenError(LeanIXAuthError):
     """
 
     def __init__(self, message: str, *, status: int | None = None) -> None:
+        """**Parameters:**
+
+        * **message** - what went wrong: the endpoint, the status and LeanIX's explanation.
+        * **status** - the token endpoint's last HTTP status. Default None: it never answered.
+
+        Usage::
+
+            >>> try: auth.get_token()
+            ... except LeanIXTokenError as error: print(error.status)
+        """
         super().__init__(message)
         self.status = status
 
