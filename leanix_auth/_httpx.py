@@ -118,6 +118,8 @@ class LeanIXHttpxAuth(AsyncAdapter, httpx.Auth):
     def sync_auth_flow(
         self, request: httpx.Request
     ) -> Generator[httpx.Request, httpx.Response, None]:
+        """httpx.Client calls this for each `request`: the bearer on it, if its origin may have
+        it, and one resend with a new token after a 401."""
         token = self._fresh_token_for(request)
         if token is None:
             if not self._admits(str(request.url)):
@@ -137,6 +139,8 @@ class LeanIXHttpxAuth(AsyncAdapter, httpx.Auth):
     async def async_auth_flow(
         self, request: httpx.Request
     ) -> AsyncGenerator[httpx.Request, httpx.Response]:
+        """`sync_auth_flow` for httpx.AsyncClient, for each `request`: the exchange, if due, runs
+        in this task."""
         token = self._fresh_token_for(request)
         if token is None:
             if not self._admits(str(request.url)):
