@@ -13,10 +13,11 @@ from __future__ import annotations
 
 from ._errors import LeanIXAuthError, LeanIXConfigError, LeanIXCredentialsError, LeanIXTokenError
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 __all__ = [
     "CacheLock",
+    "ExchangeEvent",
     "FileCache",
     "LeanIXAiohttpMiddleware",
     "LeanIXAuth",
@@ -43,6 +44,7 @@ _LAZY = {
     "MemoryCache": "._caches",
     "FileCache": "._caches",
     "RedisCache": "._caches",
+    "ExchangeEvent": "._observe",
 }
 
 

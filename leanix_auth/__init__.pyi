@@ -8,6 +8,7 @@ from ._errors import LeanIXConfigError as LeanIXConfigError
 from ._errors import LeanIXCredentialsError as LeanIXCredentialsError
 from ._errors import LeanIXTokenError as LeanIXTokenError
 from ._httpx import LeanIXHttpxAuth as LeanIXHttpxAuth
+from ._observe import ExchangeEvent as ExchangeEvent
 from ._requests import LeanIXAuth as LeanIXAuth
 from ._shared import CacheLock as CacheLock
 from ._shared import TokenCache as TokenCache

@@ -30,24 +30,35 @@ class AuthAdapter:
         self._cache = _checked_cache(cache)
         self._keeper = TokenKeeper()
         self._shared = SharedCache(self._cache) if self._cache is not None else None
-        self._scope = BearerScope(settings.origin)
+        self._scope = BearerScope(settings.origin, settings.extra_origins)
 
     @property
     def base_url(self) -> str:
+        """The workspace's origin, such as `https://acme.leanix.net`."""
         return self._settings.base_url
 
     @property
     def token_url(self) -> str:
+        """The token endpoint the API token is exchanged at."""
         return self._settings.token_url
 
     def _admits(self, url: str) -> bool:
-        """May `url` receive the bearer? The workspace's origin, or the token's instanceUrl."""
+        """May `url` receive the bearer? The workspace's origin, an extra origin, or the token's
+        instanceUrl."""
         token = self._keeper.valid_token()
         return self._scope.admits(url, token.instance_origin if token is not None else None)
 
     def get_token(self) -> str:
         """A valid access token, for clients this library does not wrap. Same cache, same rules;
-        an exchange, when one is due, blocks this caller."""
+        an exchange, when one is due, blocks this caller.
+
+        **Raises:** `LeanIXTokenError` if none can be had (`LeanIXCredentialsError` if LeanIX
+        rejected the API token).
+
+        Usage::
+
+            >>> headers = {"Authorization": f"Bearer {auth.get_token()}"}
+        """
         token = self._keeper.fresh_token()
         if token is None:
             token = self._drive(obtain(self._keeper, self._settings, self._shared))
@@ -55,7 +66,16 @@ class AuthAdapter:
 
     def refresh(self) -> str:
         """Get a new access token now, whatever the one in hand, and return it; callers that ask
-        together share one exchange. Raises `LeanIXTokenError` if none can be had."""
+        together share one exchange. With a cache, a token another process stored that is
+        before its refresh point counts as new.
+
+        **Raises:** `LeanIXTokenError` if none can be had, even while the old token is valid
+        (which stays in use).
+
+        Usage::
+
+            >>> auth.refresh()  # after rotating the Technical User's permissions, say
+        """
         return self._drive(renew(self._keeper, self._settings, self._shared)).value
 
     def _drive(self, flow: TokenFlow) -> AccessToken:
@@ -91,14 +111,25 @@ class AsyncAdapter(AuthAdapter):
 
     async def aget_token(self) -> str:
         """`get_token()` for async code: a valid access token, the one in hand or one this task
-        or another exchanges."""
+        or another exchanges. Raises `LeanIXTokenError` if none can be had.
+
+        Usage::
+
+            >>> token = await auth.aget_token()
+        """
         token = self._keeper.fresh_token()
         if token is None:
             token = await self._adrive(obtain(self._keeper, self._settings, self._shared))
         return token.value
 
     async def arefresh(self) -> str:
-        """`refresh()` for async code."""
+        """`refresh()` for async code: a new access token now. Raises `LeanIXTokenError` if none
+        can be had.
+
+        Usage::
+
+            >>> token = await auth.arefresh()
+        """
         return (await self._adrive(renew(self._keeper, self._settings, self._shared))).value
 
     async def _adrive(self, flow: TokenFlow) -> AccessToken:

@@ -14,7 +14,7 @@ import asyncio
 import os
 import ssl
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import urlsplit
 
@@ -36,20 +36,25 @@ from ._config import DEFAULT_MANDATORY_MARGIN, DEFAULT_REFRESH_MARGIN, DEFAULT_T
 from ._effects import AccessToken, ExchangeRequest, Failure, Reply, too_slow
 from ._exchange import MAX_TOKEN_RESPONSE, certificate_failure
 from ._keeper import obtain, replace_refused
+from ._observe import OnExchange
 from ._shared import TokenCache
 
 _AUTHORIZATION = "Authorization"
 
 
 class LeanIXAiohttpMiddleware(AsyncAdapter):
-    """aiohttp client middleware for SAP LeanIX:
-    `aiohttp.ClientSession(middlewares=(LeanIXAiohttpMiddleware(api_token, subdomain="acme"),))`.
+    """aiohttp client middleware for SAP LeanIX (aiohttp 3.12.2 or newer).
 
     Exchanges the API token through a private session, reuses the access token while valid,
     refreshes it ahead of expiry, and resends a request once if LeanIX answers 401. The bearer
     goes only to the workspace's origin (and the token's instanceUrl), checked on every hop.
     `await aget_token()` before the first request keeps the exchange out of that request's
     `ClientTimeout`, which aiohttp starts before any middleware runs.
+
+    Usage::
+
+        >>> leanix = LeanIXAiohttpMiddleware(api_token, subdomain="acme")
+        >>> session = aiohttp.ClientSession(middlewares=(leanix,))
     """
 
     def __init__(
@@ -63,7 +68,37 @@ class LeanIXAiohttpMiddleware(AsyncAdapter):
         refresh_margin: float = DEFAULT_REFRESH_MARGIN,
         mandatory_margin: float = DEFAULT_MANDATORY_MARGIN,
         cache: TokenCache | None = None,
+        extra_origins: Iterable[str] = (),
+        on_exchange: OnExchange | None = None,
     ) -> None:
+        """A middleware for any number of sessions, tasks and event loops.
+
+        **Parameters:**
+
+        * **api_token** - the Technical User's API token, or a callable that returns it (read
+          at each exchange, so a rotated secret is picked up: see `api_token_file`). Default
+          None: `LEANIX_API_TOKEN`, else the file named by `LEANIX_API_TOKEN_FILE`.
+        * **subdomain** - the workspace's subdomain: `"acme"` for `https://acme.leanix.net`.
+        * **base_url** - the workspace's origin, for a host outside `*.leanix.net`; https, or
+          http on loopback. Default None for both: `LEANIX_BASE_URL`, else `LEANIX_SUBDOMAIN`.
+        * **token_url** - the token endpoint. Default: `base_url` +
+          `/services/mtm/v1/oauth2/token`.
+        * **timeout** - seconds for each attempt of the exchange as a whole. Default 10.
+        * **refresh_margin** - seconds before expiry that one caller refreshes while the others
+          go on. Default 300 (at most a quarter of the token's life).
+        * **mandatory_margin** - seconds before expiry that every caller waits for a new token.
+          Default 30 (at most 5 % of its life).
+        * **cache** - a `TokenCache` (`MemoryCache()`, `FileCache()`, `RedisCache(...)`) to
+          share one token; its I/O runs in a worker thread. Default None.
+        * **extra_origins** - more origins that receive the bearer, such as
+          `["https://eu-svc.leanix.net"]` for MTM on a regional service host; checked like
+          `base_url`. Default: only the workspace's origin and the token's `instanceUrl`.
+        * **on_exchange** - called with an `ExchangeEvent` after each exchange (why, outcome,
+          duration; no secret), off the event loop; what it raises is logged. Default None.
+
+        **Raises:** `LeanIXConfigError` (a `ValueError`) at once for any argument or environment
+        variable that names no usable workspace, saying what to fix. Nothing is exchanged yet.
+        """
         settings = _config.resolve(
             api_token,
             subdomain=subdomain,
@@ -72,6 +107,8 @@ class LeanIXAiohttpMiddleware(AsyncAdapter):
             timeout=timeout,
             refresh_margin=refresh_margin,
             mandatory_margin=mandatory_margin,
+            extra_origins=extra_origins,
+            on_exchange=on_exchange,
         )
         self._hold(settings, cache)
 

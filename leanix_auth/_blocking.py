@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import sys
 import threading
 from collections.abc import Callable
@@ -59,8 +60,14 @@ def _carry_out(effect: object, send: Send, clock: Clock, detach: bool) -> object
 
 
 def _detach(flow: TokenFlow, send: Send, clock: Clock) -> bool:
+    # In the caller's context (a copy): the refresh's span is the child of the call that started
+    # it, not a root of its own, as in anyio's worker threads.
+    context = contextvars.copy_context()
     thread = threading.Thread(
-        target=_drive_quietly, args=(flow, send, clock), name="leanix-auth-refresh", daemon=True
+        target=context.run,
+        args=(_drive_quietly, flow, send, clock),
+        name="leanix-auth-refresh",
+        daemon=True,
     )
     thread.start()
     return True

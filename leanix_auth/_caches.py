@@ -36,7 +36,14 @@ _POLL = 0.02  # seconds between looks at a lock held elsewhere
 
 
 class MemoryCache:
-    """Tokens shared by the auth objects of one process that are given the same instance."""
+    """Tokens shared by the auth objects of one process that are given the same instance: one
+    exchange per token lifetime for all of them. Takes no parameters; raises nothing.
+
+    Usage::
+
+        >>> cache = MemoryCache()
+        >>> one, two = LeanIXAuth(cache=cache), LeanIXHttpxAuth(cache=cache)
+    """
 
     _all: ClassVar[weakref.WeakSet[MemoryCache]] = weakref.WeakSet()
 
@@ -94,9 +101,20 @@ class FileCache:
 
     POSIX only: Windows reports every directory as writable by all and has no `fcntl` locks,
     so there a FileCache is refused when made rather than failing on every call.
+
+    Usage::
+
+        >>> auth = LeanIXAuth(cache=FileCache())  # cron jobs, CLI calls, gunicorn workers
     """
 
     def __init__(self, directory: str | os.PathLike[str] | None = None) -> None:
+        """**Parameters:**
+
+        * **directory** - where the files go, made 0700 if missing. Default None:
+          `$XDG_CACHE_HOME/leanix-auth` (`~/.cache/leanix-auth`).
+
+        **Raises:** `LeanIXConfigError` on Windows. Nothing is read or made until first used.
+        """
         if os.name != "posix":
             raise LeanIXConfigError(
                 "FileCache needs POSIX file modes and locks (Linux, macOS); "

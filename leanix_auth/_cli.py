@@ -65,9 +65,13 @@ def _parser() -> argparse.ArgumentParser:
         help="run a fake LeanIX on this machine",
         description="Run the fake LeanIX (token endpoint and API) in the foreground until Ctrl-C.",
     )
-    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1)")
-    serve.add_argument("--port", type=_port, default=0, help="port (default: one the OS picks)")
-    serve.add_argument("--ttl", type=_seconds, default=3600, help="token lifetime in seconds")
+    serve.add_argument(
+        "--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)"
+    )
+    serve.add_argument("--port", type=_port, default=0, help="port (default 0: one the OS picks)")
+    serve.add_argument(
+        "--ttl", type=_seconds, default=3600, help="token lifetime in seconds (default 3600)"
+    )
     serve.add_argument(
         "--api-token", type=_header_value, help="the API token it accepts (default: a random one)"
     )
@@ -80,9 +84,11 @@ def _parser() -> argparse.ArgumentParser:
         "token",
         help="print a valid access token",
         description=(
-            "Print a valid access token for the workspace named by LEANIX_API_TOKEN with "
-            "LEANIX_SUBDOMAIN or LEANIX_BASE_URL (or the flags). The token is cached per user "
-            'until its refresh-ahead point: curl -H "Authorization: Bearer $(leanix-auth token)" …'
+            "Print a valid access token for the workspace named by LEANIX_SUBDOMAIN or "
+            "LEANIX_BASE_URL (or the flags), with the API token from LEANIX_API_TOKEN or from the "
+            "file named by LEANIX_API_TOKEN_FILE. The token is cached per user in "
+            "$XDG_CACHE_HOME/leanix-auth (~/.cache/leanix-auth) until its refresh-ahead point: "
+            'curl -H "Authorization: Bearer $(leanix-auth token)" …'
         ),
     )
     where = token.add_mutually_exclusive_group()
@@ -105,7 +111,7 @@ def _parser() -> argparse.ArgumentParser:
         "--timeout",
         type=_judged("--timeout", lambda v: _config._positive(_number(v), "--timeout")),
         default=DEFAULT_TIMEOUT,
-        help="seconds per attempt (10)",
+        help="seconds per attempt of the exchange (default 10)",
     )
     token.add_argument(
         "--no-cache", action="store_true", help="always exchange; read and write no cache"

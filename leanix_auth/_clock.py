@@ -48,9 +48,19 @@ class HandClock(Clock):
 
     `with clock.install():` makes it the clock of every leanix-auth object in this process
     until the block ends.
+
+    Usage::
+
+        >>> with HandClock().install() as clock:
+        ...     clock.advance(3600)  # every token of the process is an hour older
     """
 
     def __init__(self, wall: float | None = None) -> None:
+        """**Parameters:**
+
+        * **wall** - the wall clock's start, in seconds since the epoch. Default None: now,
+          in whole seconds. The monotonic clock starts at the real one's whole seconds.
+        """
         super().__init__()
         self._lock = threading.Lock()
         # Whole seconds, so that moving by whole seconds is exact arithmetic.
@@ -80,8 +90,8 @@ class HandClock(Clock):
 
     @contextmanager
     def install(self, clock: Clock = SYSTEM_CLOCK) -> Iterator[HandClock]:
-        """Make this the time of `clock` (by default, of every leanix-auth object) until the
-        block ends."""
+        """Make this the time of `clock` (default: `SYSTEM_CLOCK`, that of every leanix-auth
+        object and fake LeanIX) until the block ends; yields this hand clock."""
         saved = (clock.monotonic, clock.wall, clock.sleep, clock.asleep)
         clock.monotonic, clock.wall = self.monotonic, self.wall
         clock.sleep, clock.asleep = self.sleep, self.asleep

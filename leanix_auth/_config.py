@@ -10,11 +10,16 @@ import hashlib
 import math
 import os
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
 from urllib.parse import SplitResult, urlsplit
 
 from ._errors import LeanIXConfigError
 from ._token_source import ApiTokenSource, Secret, source_of
+
+# What `on_exchange=` is: `_observe.OnExchange`, named loosely here, since `_observe` builds on
+# this module (and imports dataclasses, which a cached CLI token must not pay for).
+OnExchange = Callable[[Any], object]
 
 TOKEN_PATH = "/services/mtm/v1/oauth2/token"
 # The defaults, stated once for both adapters and the CLI (botocore's advisory and mandatory
@@ -59,6 +64,8 @@ class Settings:
         timeout: float,
         refresh_margin: float,
         mandatory_margin: float,
+        extra_origins: tuple[str, ...] = (),
+        on_exchange: OnExchange | None = None,
     ) -> None:
         self.source = source
         self.base_url = base_url
@@ -67,6 +74,8 @@ class Settings:
         self.timeout = timeout
         self.refresh_margin = refresh_margin
         self.mandatory_margin = mandatory_margin
+        self.extra_origins = extra_origins  # more origins that may receive the bearer
+        self.on_exchange = on_exchange
 
     def __repr__(self) -> str:
         return (
@@ -99,6 +108,8 @@ def resolve(
     timeout: float,
     refresh_margin: float,
     mandatory_margin: float,
+    extra_origins: Iterable[str] = (),
+    on_exchange: OnExchange | None = None,
     environ: Mapping[str, str] | None = None,
     words: Mapping[str, str] = PYTHON_WORDS,
 ) -> Settings:
@@ -115,7 +126,29 @@ def resolve(
         timeout=_positive(timeout, words["timeout"]),
         refresh_margin=_non_negative(refresh_margin, "refresh_margin"),
         mandatory_margin=_non_negative(mandatory_margin, "mandatory_margin"),
+        extra_origins=_extra_origins(extra_origins, "extra_origins"),
+        on_exchange=_callback(on_exchange, "on_exchange"),
     )
+
+
+def _extra_origins(value: object, what: str) -> tuple[str, ...]:
+    """Origins checked as a base_url is (https, or http on loopback; no path, no query), each
+    in the form `BearerScope` compares. One string is one origin."""
+    items = [value] if isinstance(value, str) else value
+    if not isinstance(items, Iterable):
+        raise LeanIXConfigError(
+            f"{what} must be a list of origins such as ['https://eu-svc.leanix.net'], "
+            f"not {type(value).__name__}"
+        )
+    return tuple(origin_of(_origin_url(item, what, "an origin")) for item in items)
+
+
+def _callback(value: object, what: str) -> OnExchange | None:
+    if value is not None and not callable(value):
+        raise LeanIXConfigError(
+            f"{what} must be a callable that takes one ExchangeEvent, not {type(value).__name__}"
+        )
+    return value
 
 
 def _base_url(
@@ -175,15 +208,15 @@ def _url(value: object, what: str) -> str:
     return value.rstrip("/")
 
 
-def _origin_url(value: object, what: str) -> str:
-    """The workspace's origin: a path (a workspace name pasted from the browser, an API's
-    address) would put the token endpoint where LeanIX has none."""
+def _origin_url(value: object, what: str, whose: str = "the workspace's origin") -> str:
+    """An origin, such as the workspace's: a path (a workspace name pasted from the browser, an
+    API's address) would put the token endpoint where LeanIX has none."""
     url = _url(value, what)
     path = urlsplit(url).path
     if path not in ("", "/"):
         raise LeanIXConfigError(
-            f"{what} is the workspace's origin, without a path: use {origin_of(url)!r} (the "
-            "path belongs in the URLs you call)"
+            f"{what} is {whose}, without a path: use {origin_of(url)!r} (the path belongs in "
+            "the URLs you call)"
         )
     return url
 
@@ -266,11 +299,14 @@ def origin_of(url: str, *, what: str = "URL") -> str:
 
 
 class BearerScope:
-    """The origins that may receive the bearer: the configured one, and the token's instanceUrl."""
+    """The origins that may receive the bearer: the configured one, `extra` (extra_origins=),
+    and the token's instanceUrl."""
 
-    def __init__(self, origin: str) -> None:
+    def __init__(self, origin: str, extra: Iterable[str] = ()) -> None:
         self.origin = origin
         self.prefix = origin + "/"
+        self.extra = frozenset(extra)
+        self.told: set[str] = set()  # LeanIX origins already named in the log as left without
 
     def admits(self, url: str, instance_origin: str | None) -> bool:
         if url.startswith(self.prefix):
@@ -279,7 +315,30 @@ class BearerScope:
             origin = origin_of(url)
         except LeanIXConfigError:
             return False
-        return origin == self.origin or (instance_origin is not None and origin == instance_origin)
+        if origin == self.origin or origin in self.extra or origin == instance_origin:
+            return True
+        if origin not in self.told and _is_leanix(origin):
+            self.told.add(origin)
+            self._tell(origin)
+        return False
+
+    def _tell(self, origin: str) -> None:
+        """Once per origin: a call to another LeanIX host (MTM on eu-svc.leanix.net, say) left
+        without the bearer, and will get a 401 that does not say why."""
+        import logging  # deferred: a cached CLI token never gets here, and must not pay for it
+
+        logging.getLogger("leanix_auth").info(
+            "LeanIX request to %s sent without the access token: only %s and the token's "
+            "instanceUrl receive it; to send it there too, pass extra_origins=[%r]",
+            origin,
+            self.origin,
+            origin,
+        )
+
+
+def _is_leanix(origin: str) -> bool:
+    host = origin.partition("://")[2].rsplit(":", 1)[0]
+    return host == "leanix.net" or host.endswith(".leanix.net")
 
 
 def is_loopback(host: str) -> bool:

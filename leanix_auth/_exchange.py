@@ -33,6 +33,7 @@ from ._effects import (
     Sleep,
 )
 from ._errors import LeanIXConfigError, LeanIXCredentialsError, LeanIXTokenError
+from ._observe import ExchangeEvent, Reason, observed
 from ._token_source import Secret, basic_credentials
 
 logger = logging.getLogger("leanix_auth")
@@ -61,13 +62,20 @@ def read_api_token(settings: Settings) -> Generator[BlockingCall, Any, Secret]:
 
 
 def exchange_rotating(
-    settings: Settings, clock: Clock, api_token: Secret, *, ahead: bool = False
+    settings: Settings,
+    clock: Clock,
+    api_token: Secret,
+    reason: Reason = "first",
+    seen: list[ExchangeEvent] | None = None,
 ) -> Generator[ExchangeRequest | Sleep | BlockingCall, Any, tuple[AccessToken, Secret]]:
-    """`exchange()`, and if LeanIX rejects the API token while its source now holds another
-    (rotated in a file or a secrets manager), one more with that: no error, no restart. Returns
-    the token and the API token that got it."""
+    """`exchange()` for `reason`, and if LeanIX rejects the API token while its source now holds
+    another (rotated in a file or a secrets manager), one more with that: no error, no restart.
+    Returns the token and the API token that got it; notes each exchange's event in `seen`."""
+    seen = [] if seen is None else seen
+    ahead = reason in ("ahead", "forced")  # said in the log line
+    flow = exchange(settings, clock, api_token, ahead=ahead)
     try:
-        return (yield from exchange(settings, clock, api_token, ahead=ahead)), api_token
+        return (yield from observed(flow, reason, settings, clock, seen)), api_token
     except LeanIXCredentialsError:
         if settings.source.value is not None:
             raise  # a fixed value: nothing new to read
@@ -75,7 +83,8 @@ def exchange_rotating(
         if fresh.reveal() == api_token.reveal():
             raise
         logger.info("LeanIX rejected the API token; %s holds a new one", settings.source.name)
-        return (yield from exchange(settings, clock, fresh, ahead=ahead)), fresh
+        flow = exchange(settings, clock, fresh, ahead=ahead)
+        return (yield from observed(flow, "rotated", settings, clock, seen)), fresh
 
 
 def exchange(

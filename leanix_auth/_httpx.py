@@ -9,7 +9,7 @@ carries out the core's effects for `sync_auth_flow`, `_async.drive` for `async_a
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncGenerator, Callable, Generator, Mapping
+from collections.abc import AsyncGenerator, Callable, Generator, Iterable, Mapping
 from typing import Any
 
 import anyio
@@ -21,17 +21,22 @@ from ._config import DEFAULT_MANDATORY_MARGIN, DEFAULT_REFRESH_MARGIN, DEFAULT_T
 from ._effects import AccessToken, ExchangeRequest, Failure, Reply, too_slow
 from ._exchange import MAX_TOKEN_RESPONSE, certificate_failure
 from ._keeper import obtain, replace_refused
+from ._observe import OnExchange
 from ._shared import TokenCache
 from ._watchdog import Watchdog, watch
 
 
 class LeanIXHttpxAuth(AsyncAdapter, httpx.Auth):
-    """httpx auth for SAP LeanIX: `httpx.Client(auth=LeanIXHttpxAuth(api_token, subdomain="acme"))`.
+    """httpx auth for SAP LeanIX, for `httpx.Client` and `httpx.AsyncClient` (asyncio and trio).
 
-    Works with `httpx.Client` and `httpx.AsyncClient` (asyncio and trio). Exchanges the API token
-    through a private client, reuses the access token while valid, refreshes it ahead of expiry,
-    and resends a request once if LeanIX answers 401. The bearer goes only to the workspace's
-    origin (and the token's instanceUrl).
+    Exchanges the API token through a private client, reuses the access token while valid,
+    refreshes it ahead of expiry, and resends a request once if LeanIX answers 401. The bearer
+    goes only to the workspace's origin (and the token's instanceUrl).
+
+    Usage::
+
+        >>> auth = LeanIXHttpxAuth(api_token, subdomain="acme")
+        >>> httpx.Client(auth=auth).get("https://acme.leanix.net/services/pathfinder/v1/...")
     """
 
     _configuration = (*AsyncAdapter._configuration, "_client", "_async_client")
@@ -49,7 +54,41 @@ class LeanIXHttpxAuth(AsyncAdapter, httpx.Auth):
         cache: TokenCache | None = None,
         client: httpx.Client | None = None,
         async_client: httpx.AsyncClient | None = None,
+        extra_origins: Iterable[str] = (),
+        on_exchange: OnExchange | None = None,
     ) -> None:
+        """An auth for `auth=` of any number of clients, sync and async, threads and tasks.
+
+        **Parameters:**
+
+        * **api_token** - the Technical User's API token, or a callable that returns it (read
+          at each exchange, so a rotated secret is picked up: see `api_token_file`). Default
+          None: `LEANIX_API_TOKEN`, else the file named by `LEANIX_API_TOKEN_FILE`.
+        * **subdomain** - the workspace's subdomain: `"acme"` for `https://acme.leanix.net`.
+        * **base_url** - the workspace's origin, for a host outside `*.leanix.net`; https, or
+          http on loopback. Default None for both: `LEANIX_BASE_URL`, else `LEANIX_SUBDOMAIN`.
+        * **token_url** - the token endpoint. Default: `base_url` +
+          `/services/mtm/v1/oauth2/token`.
+        * **timeout** - seconds for each attempt of the exchange as a whole. Default 10.
+        * **refresh_margin** - seconds before expiry that one caller refreshes while the others
+          go on. Default 300 (at most a quarter of the token's life).
+        * **mandatory_margin** - seconds before expiry that every caller waits for a new token.
+          Default 30 (at most 5 % of its life).
+        * **cache** - a `TokenCache` (`MemoryCache()`, `FileCache()`, `RedisCache(...)`) to
+          share one token; under `AsyncClient` its I/O runs in a worker thread. Default None.
+        * **client** - the `httpx.Client` that carries the exchange for sync requests,
+          `get_token()` and `refresh()` (a proxy, a certificate, a transport). Default None: a
+          private client per exchange that honours the environment (`trust_env`).
+        * **async_client** - the same for async requests, `aget_token()` and `arefresh()`.
+        * **extra_origins** - more origins that receive the bearer, such as
+          `["https://eu-svc.leanix.net"]` for MTM on a regional service host; checked like
+          `base_url`. Default: only the workspace's origin and the token's `instanceUrl`.
+        * **on_exchange** - called with an `ExchangeEvent` after each exchange (why, outcome,
+          duration; no secret), off the event loop; what it raises is logged. Default None.
+
+        **Raises:** `LeanIXConfigError` (a `ValueError`) at once for any argument or environment
+        variable that names no usable workspace, saying what to fix. Nothing is exchanged yet.
+        """
         settings = _config.resolve(
             api_token,
             subdomain=subdomain,
@@ -58,6 +97,8 @@ class LeanIXHttpxAuth(AsyncAdapter, httpx.Auth):
             timeout=timeout,
             refresh_margin=refresh_margin,
             mandatory_margin=mandatory_margin,
+            extra_origins=extra_origins,
+            on_exchange=on_exchange,
         )
         self._client = checked_client(client, httpx.Client, "client")
         self._async_client = checked_client(async_client, httpx.AsyncClient, "async_client")
@@ -77,6 +118,8 @@ class LeanIXHttpxAuth(AsyncAdapter, httpx.Auth):
     def sync_auth_flow(
         self, request: httpx.Request
     ) -> Generator[httpx.Request, httpx.Response, None]:
+        """httpx.Client calls this for each `request`: the bearer on it, if its origin may have
+        it, and one resend with a new token after a 401."""
         token = self._fresh_token_for(request)
         if token is None:
             if not self._admits(str(request.url)):
@@ -96,6 +139,8 @@ class LeanIXHttpxAuth(AsyncAdapter, httpx.Auth):
     async def async_auth_flow(
         self, request: httpx.Request
     ) -> AsyncGenerator[httpx.Request, httpx.Response]:
+        """`sync_auth_flow` for httpx.AsyncClient, for each `request`: the exchange, if due, runs
+        in this task."""
         token = self._fresh_token_for(request)
         if token is None:
             if not self._admits(str(request.url)):

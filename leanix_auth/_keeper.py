@@ -23,6 +23,7 @@ from ._config import Settings
 from ._effects import AccessToken, Background, Effect, TokenFlow, Wait, Wake
 from ._errors import LeanIXAuthError, LeanIXTokenError
 from ._exchange import exchange_budget, exchange_rotating, read_api_token
+from ._observe import ExchangeEvent, Reason, tell
 from ._shared import SharedCache
 
 logger = logging.getLogger("leanix_auth")
@@ -60,6 +61,7 @@ class TokenKeeper:
         TokenKeeper._all.add(self)
         self.clock = clock
         self.current: AccessToken | None = None  # read without the lock: one attribute load
+        self.ever_held = False  # a token, ever: the next exchange is no longer the first
         self._lock = threading.Lock()
         self._in_flight = False
         self._ticket = 0
@@ -140,6 +142,7 @@ class TokenKeeper:
     def store(self, token: AccessToken, ticket: int) -> None:
         with self._lock:
             self.current = token
+            self.ever_held = True
             self._failures = 0
             self._retry_at = 0.0
             self._pause_error = None
@@ -244,9 +247,16 @@ def backoff(failures: int) -> float:
     return min(low * 2.0 ** min(failures - 1, 32), high)  # 2 ** 32: past the cap, never overflows
 
 
-def obtain(keeper: TokenKeeper, settings: Settings, shared: SharedCache | None = None) -> TokenFlow:
+def obtain(
+    keeper: TokenKeeper,
+    settings: Settings,
+    shared: SharedCache | None = None,
+    *,
+    why: Reason | None = None,
+) -> TokenFlow:
     """A token for one request: the one in hand, or one this caller or another exchanges. A
-    failed exchange never drops a token that is still valid."""
+    failed exchange never drops a token that is still valid. `why`: the reason of an exchange
+    this caller runs, when it is not the token's age (the API refused the token)."""
     while True:
         plan = keeper.plan()
         if plan.action is Action.USE and plan.token is not None:
@@ -255,6 +265,7 @@ def obtain(keeper: TokenKeeper, settings: Settings, shared: SharedCache | None =
             if not (yield from source_changed(keeper, settings)):
                 raise copy_error(plan.error)
             keeper.resume()
+            why = "rotated"
             continue
         if plan.action is Action.WAIT:
             error = yield from await_exchange(keeper, settings, plan.ticket)
@@ -264,7 +275,10 @@ def obtain(keeper: TokenKeeper, settings: Settings, shared: SharedCache | None =
             if token is None:
                 raise copy_error(error)
             return token
-        flow = settle(keeper, settings, shared, plan.ticket, ahead=plan.action is Action.REFRESH)
+        reason = "ahead" if plan.action is Action.REFRESH else why
+        if reason is None:
+            reason = "expired" if keeper.ever_held else "first"
+        flow = settle(keeper, settings, shared, plan.ticket, reason=reason)
         if plan.action is Action.REFRESH and plan.token is not None:
             detached = yield Background(flow)
             if detached:
@@ -286,7 +300,7 @@ def renew(keeper: TokenKeeper, settings: Settings, shared: SharedCache | None = 
     while True:
         plan = keeper.claim()
         if plan.action is Action.EXCHANGE:
-            return (yield from settle(keeper, settings, shared, plan.ticket, ahead=True))
+            return (yield from settle(keeper, settings, shared, plan.ticket, reason="forced"))
         error = yield from await_exchange(keeper, settings, plan.ticket)
         if error is not None:
             raise copy_error(error)
@@ -328,32 +342,44 @@ def replace_refused(
     keeper.discard(authorization)
     if shared is not None:
         yield from shared.forget(authorization.removeprefix("Bearer "))
-    token = yield from obtain(keeper, settings, shared)
+    token = yield from obtain(keeper, settings, shared, why="refused")
     keeper.probation = token.authorization  # until the API accepts it
     return token
 
 
 def settle(
-    keeper: TokenKeeper, settings: Settings, shared: SharedCache | None, ticket: int, *, ahead: bool
+    keeper: TokenKeeper,
+    settings: Settings,
+    shared: SharedCache | None,
+    ticket: int,
+    *,
+    reason: Reason,
 ) -> TokenFlow:
-    """Run exchange `ticket`, which this caller claimed, and tell the keeper how it went."""
+    """Run exchange `ticket`, which this caller claimed for `reason`, tell the keeper how it
+    went, and then (its waiters woken) `on_exchange`."""
     keeper.exchanging_thread = threading.get_ident()  # a detached refresh: its own thread
     api_token = None
+    seen: list[ExchangeEvent] = []
+    clock = keeper.clock
     try:
         api_token = yield from read_api_token(settings)
         if shared is None:
-            token, _ = yield from exchange_rotating(settings, keeper.clock, api_token, ahead=ahead)
+            token, _ = yield from exchange_rotating(settings, clock, api_token, reason, seen)
         else:
             held = keeper.current
-            token = yield from shared.exchange(settings, keeper.clock, api_token, held, ahead=ahead)
+            token = yield from shared.exchange(
+                settings, clock, api_token, held, reason=reason, seen=seen
+            )
     except LeanIXAuthError as error:
         keeper.failed_source = settings.cache_key(api_token) if api_token is not None else None
         keeper.failed(error, ticket)
+        yield from tell(settings.on_exchange, seen)
         raise
     except BaseException:
         keeper.abandon(ticket)  # cancelled or closed mid-exchange: the waiters plan again
         raise
     keeper.store(token, ticket)
+    yield from tell(settings.on_exchange, seen)
     return token
 
 

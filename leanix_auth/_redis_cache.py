@@ -38,6 +38,11 @@ class RedisCache:
     that a Redis that hangs costs a warning and a local exchange, not an outage. A token's key and
     its lock's share one hash tag (`leanix-auth:{key}`, `leanix-auth:{key}:lock`): on a cluster
     they live in one slot, so a script may always touch both.
+
+    Usage::
+
+        >>> auth = LeanIXHttpxAuth(cache=RedisCache.from_url("redis://cache:6379/0"))
+        >>> auth = LeanIXAuth(cache=RedisCache(redis.Redis(host="cache", socket_timeout=0.5)))
     """
 
     _DISCARD = (
@@ -47,6 +52,14 @@ class RedisCache:
     )
 
     def __init__(self, client: Any, *, prefix: str = "leanix-auth:") -> None:
+        """**Parameters:**
+
+        * **client** - a synchronous Redis or Valkey client (see the class), used as it is.
+        * **prefix** - put before every key. Default `"leanix-auth:"`.
+
+        **Raises:** `LeanIXConfigError` for an asyncio client (pass the synchronous one), a URL
+        (use `RedisCache.from_url`) or an object that is no Redis client.
+        """
         self.prefix = prefix
         self._client: Any = _checked_client(client)
         self._build: Callable[[], Any] | None = None
@@ -60,11 +73,29 @@ class RedisCache:
         prefix: str = "leanix-auth:",
         cluster: bool = False,
     ) -> RedisCache:
-        """A cache on the server at `url`: redis://, rediss://, unix://, valkey:// or valkeys://.
+        """A cache on the server at `url`; nothing connects until the cache is first used.
 
-        `cluster=True` for a Redis or Valkey Cluster, with any one node's URL. The cluster client
-        asks that node for the others when first used, not here: a cluster that is down when the
-        program starts costs warnings and local exchanges, as a Redis that is down does."""
+        **Parameters:**
+
+        * **url** - `redis://`, `rediss://`, `unix://`, `valkey://` or `valkeys://` (the
+          `valkey` client if installed, else redis-py), with a database, user and password
+          as the client library reads them.
+        * **timeout** - seconds for the client's connect and socket operations, short so that
+          a Redis that hangs costs a warning and a local exchange. Default 0.5.
+        * **prefix** - put before every key. Default `"leanix-auth:"`.
+        * **cluster** - True for a Redis or Valkey Cluster, with any one node's URL; the
+          client asks that node for the others when first used, so a cluster that is down
+          at start-up costs warnings, not the start. Default False.
+
+        **Raises:** `LeanIXConfigError` for a scheme it does not know or a URL the client
+        library cannot read; `ImportError` without the client library (`pip install
+        "leanix-auth[redis]"`).
+
+        Usage::
+
+            >>> cache = RedisCache.from_url("rediss://:password@cache:6380/0")
+            >>> cache = RedisCache.from_url("redis://node-1:7000", cluster=True)
+        """
         build = _builder(url, timeout=timeout, cluster=cluster)
         if not cluster:
             return cls(build(), prefix=prefix)  # a plain client connects only when used

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any, ClassVar
 
 import requests
@@ -22,6 +22,7 @@ from ._config import DEFAULT_MANDATORY_MARGIN, DEFAULT_REFRESH_MARGIN, DEFAULT_T
 from ._effects import AccessToken, ExchangeRequest, Failure, Reply, too_slow
 from ._exchange import MAX_TOKEN_RESPONSE, certificate_failure
 from ._keeper import obtain, replace_refused
+from ._observe import OnExchange
 from ._shared import TokenCache
 from ._watchdog import Watchdog, watch
 
@@ -33,11 +34,16 @@ def _no_auth(request: requests.PreparedRequest) -> requests.PreparedRequest:
 
 
 class LeanIXAuth(AuthAdapter, AuthBase):
-    """requests auth for SAP LeanIX: `session.auth = LeanIXAuth(api_token, subdomain="acme")`.
+    """requests auth for SAP LeanIX.
 
     Exchanges the API token for an access token, reuses it while valid, refreshes it ahead of
     expiry in the background, and resends a request once if LeanIX answers 401. The bearer goes
     only to the workspace's origin (and the token's instanceUrl); other hosts see nothing.
+
+    Usage::
+
+        >>> session = requests.Session()
+        >>> session.auth = LeanIXAuth(api_token, subdomain="acme")
     """
 
     def __init__(
@@ -52,7 +58,40 @@ class LeanIXAuth(AuthAdapter, AuthBase):
         mandatory_margin: float = DEFAULT_MANDATORY_MARGIN,
         session: requests.Session | None = None,
         cache: TokenCache | None = None,
+        extra_origins: Iterable[str] = (),
+        on_exchange: OnExchange | None = None,
     ) -> None:
+        """An auth for `session.auth` or `auth=`; one object serves every thread.
+
+        **Parameters:**
+
+        * **api_token** - the Technical User's API token, or a callable that returns it (read
+          at each exchange, so a rotated secret is picked up: see `api_token_file`). Default
+          None: `LEANIX_API_TOKEN`, else the file named by `LEANIX_API_TOKEN_FILE`.
+        * **subdomain** - the workspace's subdomain: `"acme"` for `https://acme.leanix.net`.
+        * **base_url** - the workspace's origin, for a host outside `*.leanix.net`; https, or
+          http on loopback. Default None for both: `LEANIX_BASE_URL`, else `LEANIX_SUBDOMAIN`.
+        * **token_url** - the token endpoint. Default: `base_url` +
+          `/services/mtm/v1/oauth2/token`.
+        * **timeout** - seconds for each attempt of the exchange as a whole. Default 10.
+        * **refresh_margin** - seconds before expiry that one caller refreshes while the others
+          go on. Default 300 (at most a quarter of the token's life).
+        * **mandatory_margin** - seconds before expiry that every caller waits for a new token.
+          Default 30 (at most 5 % of its life).
+        * **session** - the `requests.Session` that carries the exchange (a proxy, a client
+          certificate, `verify`). Default None: a private session per exchange that honours
+          the environment's proxies and CA bundle.
+        * **cache** - a `TokenCache` (`MemoryCache()`, `FileCache()`, `RedisCache(...)`) to
+          share one token between auth objects, processes or machines. Default None.
+        * **extra_origins** - more origins that receive the bearer, such as
+          `["https://eu-svc.leanix.net"]` for MTM on a regional service host; checked like
+          `base_url`. Default: only the workspace's origin and the token's `instanceUrl`.
+        * **on_exchange** - called with an `ExchangeEvent` after each exchange (why, outcome,
+          duration; no secret), off the event loop; what it raises is logged. Default None.
+
+        **Raises:** `LeanIXConfigError` (a `ValueError`) at once for any argument or environment
+        variable that names no usable workspace, saying what to fix. Nothing is exchanged yet.
+        """
         settings = _config.resolve(
             api_token,
             subdomain=subdomain,
@@ -61,6 +100,8 @@ class LeanIXAuth(AuthAdapter, AuthBase):
             timeout=timeout,
             refresh_margin=refresh_margin,
             mandatory_margin=mandatory_margin,
+            extra_origins=extra_origins,
+            on_exchange=on_exchange,
         )
         self._session = checked_client(session, requests.Session, "session")
         self._hold(settings, cache)
@@ -75,6 +116,7 @@ class LeanIXAuth(AuthAdapter, AuthBase):
         self._hook = self._retry_on_401
 
     def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        """Put the bearer on `request` if its origin may receive it (requests calls this)."""
         # Every request comes through here. The common case is one prefix test, one clock
         # read, one header and one hook: the same checks as `fresh_token`, written out.
         url = request.url or ""

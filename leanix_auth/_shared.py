@@ -22,6 +22,7 @@ from ._exchange import (
     exchange_budget,
     exchange_rotating,
 )
+from ._observe import ExchangeEvent, Reason
 from ._shared_token import SharedToken
 from ._token_source import Secret
 
@@ -34,28 +35,45 @@ Asking = Generator[BlockingCall, Any, T]
 
 
 class CacheLock(Protocol):
-    """A lock across processes. `threading.Lock` is one, for a cache inside one process."""
+    """A lock across processes, what `TokenCache.lock()` returns. `threading.Lock` is one, for a
+    cache inside one process.
+
+    Usage::
+
+        >>> lock = cache.lock(key, ttl=42.0)
+        >>> if lock.acquire(timeout=42.0): ...; lock.release()
+    """
 
     def acquire(self, *, timeout: float) -> bool:
         """Wait up to `timeout` seconds for the lock; False if another holder kept it."""
 
-    def release(self) -> None: ...
+    def release(self) -> None:
+        """Let the lock go. One that lapsed meanwhile (its `ttl` passed) is no error."""
 
 
 class TokenCache(Protocol):
-    """Where processes share tokens. Keys are derived from the token URL and a hash of the API
-    token in use (`Settings.cache_key`), never the token itself."""
+    """Where processes share tokens: any object with these four methods is a cache for
+    `cache=`. Keys are derived from the token URL and a hash of the API token in use, never the
+    token itself. What a method raises costs a warning and a local exchange, never a request.
 
-    def load(self, key: str) -> SharedToken | None: ...
+    Usage::
 
-    def store(self, key: str, token: SharedToken) -> None: ...
+        >>> class DictCache: ...  # load, store, discard and lock, as in the README
+        >>> auth = LeanIXAuth(api_token, subdomain="acme", cache=DictCache())
+    """
+
+    def load(self, key: str) -> SharedToken | None:
+        """The token stored for `key` with its `remaining` life now, or None."""
+
+    def store(self, key: str, token: SharedToken) -> None:
+        """Keep `token` for `key` until its `remaining` life runs out."""
 
     def discard(self, key: str, value: str) -> None:
         """Forget the token for `key` if it is still `value` (a newer one stays)."""
 
     def lock(self, key: str, ttl: float) -> CacheLock:
-        """A lock for single flight across processes; it lapses after `ttl` seconds if its holder
-        dies without releasing it."""
+        """A lock on `key`, for single flight across processes; it lapses after `ttl` seconds if
+        its holder dies without releasing it."""
 
 
 class SharedCache:
@@ -76,12 +94,15 @@ class SharedCache:
         api_token: Secret,
         held: AccessToken | None,
         *,
-        ahead: bool,
+        reason: Reason,
+        seen: list[ExchangeEvent],
     ) -> TokenFlow:
         """An exchange of `api_token` for everyone who shares the cache: take a token another
         process stored if it will do; else take the lock, look again, and only then exchange and
         store. `held` is the token in hand, which whoever asks for a new token does not want
-        back."""
+        back. Only an exchange with the endpoint is noted in `seen` (an `ExchangeEvent`): a
+        token adopted from the cache cost no exchange, and another process counted its own."""
+        ahead = reason in ("ahead", "forced")
         key = self.key = settings.cache_key(api_token)
         token = yield from self._adopt(key, settings, clock, held, ahead=ahead)
         if token is not None:
@@ -97,7 +118,7 @@ class SharedCache:
                 # process may have stored a token meanwhile. Look again before exchanging.
                 token = yield from self._adopt(key, settings, clock, held, ahead=ahead)
             if token is None:
-                token, used = yield from exchange_rotating(settings, clock, api_token, ahead=ahead)
+                token, used = yield from exchange_rotating(settings, clock, api_token, reason, seen)
                 shared = SharedToken(
                     token.value, token.lifetime, token.expires_at - clock.monotonic()
                 )

@@ -191,8 +191,20 @@ def _read_file(path: str) -> tuple[str, bool]:
 
 
 def api_token_file(path: str | os.PathLike[str]) -> ApiTokenFile:
-    """`api_token=api_token_file("/run/secrets/leanix")`: the API token is read from the file
-    at each exchange. A file that cannot be read or holds no token now is a LeanIXConfigError."""
+    """The API token from a file, read again at each exchange (about hourly), so that a rotated
+    Kubernetes, Docker or systemd secret is picked up without a restart.
+
+    **Parameters:**
+
+    * **path** - the file: a mounted secret, or a pipe such as `/dev/stdin` (read once).
+
+    **Raises:** `LeanIXConfigError` if the file cannot be read or holds no token now; a later
+    read that fails is a `LeanIXCredentialsError` naming the file, never its content.
+
+    Usage::
+
+        >>> auth = LeanIXAuth(api_token_file("/run/secrets/leanix"), subdomain="acme")
+    """
     source = ApiTokenFile(os.fspath(path))
     try:
         regular = stat.S_ISREG(os.stat(source.path).st_mode)

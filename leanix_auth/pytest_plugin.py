@@ -95,8 +95,18 @@ def _testing() -> Any:
 
 @pytest.fixture
 def leanix_server(request: pytest.FixtureRequest) -> Iterator[LeanIXServer]:
-    """A live fake LeanIX on a loopback port, new for this test: `.base_url`, `.token_url`,
-    `.api_token`; with `@pytest.mark.leanix(tls=True)` HTTPS, trusting `.ca_bundle`."""
+    """A live fake LeanIX (`LeanIXServer`) on a loopback port, new for this test: `.base_url`,
+    `.token_url`, `.api_token`, the recordings and the controls.
+
+    The `leanix` marker sets it up: `api_token`, `token_ttl`, `clock_offset`, `workspace_id`,
+    `strict` (as in `reset()`), and `tls=True` for HTTPS trusting `.ca_bundle`. A wrong
+    option fails the test's setup, naming it.
+
+    Usage::
+
+        >>> def test_it(leanix_server):
+        ...     LeanIXAuth(leanix_server.api_token, base_url=leanix_server.base_url).get_token()
+    """
     # A live server is named by its address, not a subdomain.
     with _or_fail(_testing().LeanIXServer, **_options(request, "subdomain")) as server:
         yield server
@@ -104,15 +114,16 @@ def leanix_server(request: pytest.FixtureRequest) -> Iterator[LeanIXServer]:
 
 @pytest.fixture(scope="session")
 def leanix_session_server() -> Iterator[LeanIXServer]:
-    """One live fake LeanIX (plain HTTP) for the whole session; `leanix_shared_server` resets it
-    for each test."""
+    """One live fake LeanIX (plain HTTP) for the whole session, with the default options;
+    `leanix_shared_server` resets it for each test. Usage: `leanix_session_server.base_url`."""
     with _testing().LeanIXServer() as server:
         yield server
 
 
 @pytest.fixture(scope="session")
 def leanix_session_tls_server() -> Iterator[LeanIXServer]:
-    """One live fake LeanIX speaking HTTPS for the whole session (`.ca_bundle`)."""
+    """One live fake LeanIX speaking HTTPS for the whole session (`.ca_bundle`), with the default
+    options. Usage: `session.verify = leanix_session_tls_server.ca_bundle`."""
     with _testing().LeanIXServer(tls=True) as server:
         yield server
 
@@ -120,7 +131,15 @@ def leanix_session_tls_server() -> Iterator[LeanIXServer]:
 @pytest.fixture
 def leanix_shared_server(request: pytest.FixtureRequest) -> LeanIXServer:
     """`leanix_server` for large suites: one server for the session, `reset()` before each test
-    with the test's `leanix` marker, so the suite starts it once. Same address in every test."""
+    with the test's `leanix` marker (`api_token`, `token_ttl`, `clock_offset`, `workspace_id`,
+    `strict`; `tls=True` picks the HTTPS server), so the suite starts it once. Same address in
+    every test.
+
+    Usage::
+
+        >>> @pytest.mark.leanix(token_ttl=60)
+        ... def test_it(leanix_shared_server): ...
+    """
     options = _options(request, "subdomain")
     name = "leanix_session_tls_server" if options.pop("tls", False) else "leanix_session_server"
     server: LeanIXServer = request.getfixturevalue(name)
@@ -130,9 +149,18 @@ def leanix_shared_server(request: pytest.FixtureRequest) -> LeanIXServer:
 
 @pytest.fixture
 def leanix_mock(request: pytest.FixtureRequest) -> Iterator[LeanIXMock]:
-    """The fake LeanIX answering `https://acme.leanix.net` in-process for requests and httpx:
-    `.subdomain`, `.base_url`, `.api_token`. Other hosts are refused; loopback passes.
-    `@pytest.mark.leanix(subdomain="contoso")` names another workspace."""
+    """The fake LeanIX (`LeanIXMock`) answering `https://acme.leanix.net` in-process for
+    requests, httpx and aiohttp: `.subdomain`, `.base_url`, `.api_token`. Other hosts are
+    refused (aiohttp: they go their usual way); loopback passes.
+
+    The `leanix` marker sets it up: `subdomain="contoso"` names another workspace; `api_token`,
+    `token_ttl`, `clock_offset`, `workspace_id` and `strict` as in `reset()`.
+
+    Usage::
+
+        >>> def test_it(leanix_mock):
+        ...     LeanIXAuth(leanix_mock.api_token, subdomain="acme").get_token()
+    """
     # In-process, the URL is https already: tls is for the live server.
     with _or_fail(_testing().LeanIXMock, **_options(request, "tls")) as mock:
         yield mock
@@ -147,8 +175,10 @@ def leanix_clock() -> Iterator[HandClock]:
     in a millisecond. A pause the library takes (a back-off, a Retry-After) passes at once and is
     noted in `leanix_clock.slept`. Real sockets keep real time: a timeout is still a timeout.
 
-        def test_my_client_survives_expiry(leanix_mock, leanix_clock):
-            client.fetch(); leanix_clock.advance(3600); client.fetch()  # a new token, no wait
+    Usage::
+
+        >>> def test_my_client_survives_expiry(leanix_mock, leanix_clock):
+        ...     client.fetch(); leanix_clock.advance(3600); client.fetch()  # a new token, no wait
     """
     from leanix_auth._clock import HandClock
 
@@ -158,7 +188,13 @@ def leanix_clock() -> Iterator[HandClock]:
 
 @pytest.fixture
 def leanix_token() -> Callable[..., str]:
-    """A factory of LeanIX-shaped RS256 JWTs: `leanix_token(ttl=60, region="us")`; a claim
-    given as None is left out."""
+    """`make_token`, a factory of LeanIX-shaped RS256 JWTs: `base_url` (its instanceUrl),
+    `ttl` (seconds, default 3600) and `claims` to override, a claim given as None left out.
+
+    Usage::
+
+        >>> def test_it(leanix_token):
+        ...     token = leanix_token(ttl=60, region="us")
+    """
     make: Callable[..., str] = _testing().make_token
     return make

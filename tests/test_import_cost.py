@@ -26,7 +26,7 @@ def test_a_cached_cli_token_imports_only_what_reading_a_cache_file_needs(
 ) -> None:
     # Each of these costs a cached token more than reading the cache file does.
     heavy = "requests httpx aiohttp anyio urllib3 jwt cryptography redis valkey dataclasses "
-    heavy += "logging tempfile"
+    heavy += "logging tempfile opentelemetry"
     env = {
         **os.environ,
         "LEANIX_BASE_URL": leanix_server.base_url,

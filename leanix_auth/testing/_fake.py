@@ -67,6 +67,12 @@ class FakeLeanIX:
     `strict=True` every request without a stub is a 404; otherwise requests under a LeanIX API
     (`/services/<name>/v<N>/...`, `/<workspace>/api/v<N>/...`) without one are echoed. Requests
     answered 404 for want of a route or stub are listed in `unmatched_requests`.
+
+    Usage::
+
+        >>> fake = FakeLeanIX("https://acme.leanix.net")
+        >>> fake.handle("GET", "/services/pathfinder/v1/x", {}, b"").status
+        401
     """
 
     _OWN_OPTIONS: tuple[str, ...] = ()  # what a face takes besides FAKE_OPTIONS and clock
@@ -74,6 +80,16 @@ class FakeLeanIX:
     def __init__(
         self, base_url: str, *, clock: Callable[[], float] | None = None, **options: Any
     ) -> None:
+        """**Parameters:**
+
+        * **base_url** - the workspace's origin this fake stands for.
+        * **clock** - a callable returning "now" in seconds since the epoch. Default None:
+          leanix-auth's wall clock, which `leanix_clock` moves by hand.
+        * **options** - those of `reset()`: `api_token`, `token_ttl`, `clock_offset`,
+          `workspace_id`, `strict`.
+
+        **Raises:** `LeanIXConfigError` naming an unknown keyword or a wrong value.
+        """
         self.base_url = base_url.rstrip("/")
         check.check_keywords(
             options,
@@ -97,7 +113,23 @@ class FakeLeanIX:
     ) -> None:
         """Be as if just made with these options, on the same address: every recording, stub,
         injected failure and issued token is forgotten, and without `api_token` a new random one
-        is accepted, so that a client left over from an earlier test is refused."""
+        is accepted, so that a client left over from an earlier test is refused.
+
+        **Parameters:**
+
+        * **api_token** - the API token the token endpoint accepts. Default None: a random one.
+        * **token_ttl** - seconds each access token lives. Default 3600.
+        * **clock_offset** - seconds added to the fake's clock (a server clock that is off).
+          Default 0.
+        * **workspace_id** - the workspace id in the tokens' claims. Default a fixed UUID.
+        * **strict** - True: every request without a stub is a 404. Default False.
+
+        **Raises:** `LeanIXConfigError` naming a wrong value.
+
+        Usage::
+
+            >>> server.reset(token_ttl=60, strict=True)
+        """
         options = (
             secrets.token_urlsafe(30) if api_token is None else check.api_token(api_token),
             check.positive_seconds(token_ttl, "token_ttl"),
@@ -124,10 +156,11 @@ class FakeLeanIX:
     # A face (live server, in-process mock) starts and stops serving this application.
 
     def start(self: _Face) -> _Face:
+        """Start serving (`with fake:` does it); returns the fake."""
         return self
 
     def stop(self) -> None:
-        pass
+        """Stop serving (the end of `with fake:` does it)."""
 
     def __enter__(self: _Face) -> _Face:
         return self.start()
@@ -142,14 +175,17 @@ class FakeLeanIX:
 
     @property
     def token_url(self) -> str:
+        """The token endpoint's URL."""
         return self.base_url + TOKEN_PATH
 
     @property
     def graphql_url(self) -> str:
+        """The GraphQL API's URL."""
         return self.base_url + GRAPHQL_PATH
 
     @property
     def issued_tokens(self) -> list[str]:
+        """Every access token the fake has issued since it was made or reset."""
         with self._lock:
             return list(self._issued)
 
@@ -175,7 +211,13 @@ class FakeLeanIX:
     def fail_token_requests(
         self, status: int = 503, times: int = 1, retry_after: float | None = None
     ) -> None:
-        """Answer the next `times` token requests with `status` (and a Retry-After header)."""
+        """Answer the next `times` token requests with `status`, and a `Retry-After:
+        retry_after` header when that is given. Defaults: 503, once, no header.
+
+        Usage::
+
+            >>> server.fail_token_requests(503, times=2, retry_after=1)
+        """
         with self._lock:
             self._failures.extend([(status, retry_after)] * times)
 
@@ -190,7 +232,16 @@ class FakeLeanIX:
         headers: Mapping[str, str] | None = None,
     ) -> None:
         """Answer `method path` (the path without query) with this response from now on. The
-        newest stub for a route wins; unstubbed API paths answer 200 with an echo."""
+        newest stub for a route wins; unstubbed API paths answer 200 with an echo.
+
+        **Parameters:** **method**, **path**; **json** (a body as JSON, default None) or
+        **body** (bytes or text, default empty); **status** (default 200); **headers** (default
+        None: a Content-Type for JSON).
+
+        Usage::
+
+            >>> server.add("GET", "/services/mtm/v1/workspaces", json={"data": []})
+        """
         content, all_headers = content_of(json, body, headers)
         with self._lock:
             self._stubs.insert(0, Stub(method.upper(), path, status, all_headers, content))
@@ -203,7 +254,15 @@ class FakeLeanIX:
         errors: list[Any] | None = None,
         status: int = 200,
     ) -> None:
-        """Answer GraphQL queries that contain `query_contains` with `{"data":…, "errors":…}`."""
+        """Answer GraphQL queries that contain `query_contains` with `{"data":…, "errors":…}`.
+
+        **Parameters:** **query_contains** (a piece of the query text), **data** (default
+        None), **errors** (default None: no "errors" key), **status** (default 200).
+
+        Usage::
+
+            >>> server.add_graphql("allFactSheets", data={"allFactSheets": {"totalCount": 3}})
+        """
         payload: dict[str, Any] = {"data": data}
         if errors is not None:
             payload["errors"] = errors
@@ -213,7 +272,8 @@ class FakeLeanIX:
             self._stubs.insert(0, stub)
 
     def issue_token(self, **claims: Any) -> str:
-        """Mint a token this fake accepts, as if the token endpoint had issued it."""
+        """Mint a token this fake accepts, as if the token endpoint had issued it; `claims`
+        override LeanIX's (None removes one): `server.issue_token(exp=None)`."""
         now = self.now()
         merged = leanix_claims(
             self.base_url, exp=now + self.token_ttl, workspace_id=self.workspace_id
@@ -230,8 +290,9 @@ class FakeLeanIX:
     def handle(
         self, method: str, target: str, headers: Mapping[str, str], body: bytes
     ) -> FakeResponse:
-        """Answer one request. `target` is the path with its query, or a whole URL, as sent: it
-        is recorded so, and routed with repeated slashes folded, as LeanIX's gateway does."""
+        """Answer one request (`method`, `headers` and `body` as sent). `target` is the path with
+        its query, or a whole URL, as sent: it is recorded so, and routed with repeated slashes
+        folded, as LeanIX's gateway does."""
         request, path = self._record(method, target, headers, body)
         if path == TOKEN_PATH:
             return self._token_endpoint(request)
@@ -240,9 +301,10 @@ class FakeLeanIX:
     def screen(
         self, method: str, target: str, headers: Mapping[str, str], body: bytes
     ) -> FakeResponse | None:
-        """For a request that a stub of the user's own mock would answer: the fake's answer if
-        LeanIX would not let it through (the token endpoint, always the fake's; a missing or bad
-        bearer), else None, and the user's stub answers. It is recorded either way."""
+        """For a request (`method`, `target`, `headers`, `body`, as for `handle`) that a stub of
+        the user's own mock would answer: the fake's answer if LeanIX would not let it through
+        (the token endpoint, always the fake's; a missing or bad bearer), else None, and the
+        user's stub answers. It is recorded either way."""
         request, path = self._record(method, target, headers, body)
         if path == TOKEN_PATH:
             return self._token_endpoint(request)

@@ -38,11 +38,24 @@ class LeanIXMock(FakeLeanIX):
     your routes. On LeanIX's host, a stub of yours answers (and is recorded by your mock) once
     this fake has checked the bearer; the token endpoint is always this fake's. With
     pytest-httpx, the plugin keeps `httpx_mock` off LeanIX's host.
+
+    Usage::
+
+        >>> with LeanIXMock(subdomain="acme") as mock:
+        ...     auth = LeanIXAuth(mock.api_token, subdomain="acme")
     """
 
     _OWN_OPTIONS = ("subdomain",)
 
     def __init__(self, subdomain: str = "acme", **options: Any) -> None:
+        """**Parameters:**
+
+        * **subdomain** - the workspace it answers for. Default `"acme"`:
+          `https://acme.leanix.net`.
+        * **options** - those of `FakeLeanIX`: `clock`, and `reset()`'s.
+
+        **Raises:** `LeanIXConfigError` for a subdomain that is no DNS label or a wrong option.
+        """
         base_url = check.mock_base_url(subdomain)
         super().__init__(base_url, **options)
         self.subdomain = subdomain
@@ -81,6 +94,7 @@ class LeanIXMock(FakeLeanIX):
             aiohttp_hook.remove(self)
 
     def serves(self, url: str) -> bool:
+        """Is `url` on the host this mock answers?"""
         return bool(self._url.match(url))
 
     # requests, through whichever responses mock is active
@@ -93,6 +107,9 @@ class LeanIXMock(FakeLeanIX):
         request: requests.PreparedRequest,
         **kwargs: Any,
     ) -> requests.Response:
+        """The answer to `request`, which `adapter` was sending under the active responses
+        `mock`: the fake's, or `original` (responses' own handler, given `kwargs`) when a stub
+        of the user's answers it. The requests hook calls this; tests do not."""
         if request.body is not None and not isinstance(request.body, str | bytes):
             request.body = _body_bytes(request.body)  # a generator or file is read once, here
         body = _body_bytes(request.body)

@@ -22,6 +22,11 @@ class LeanIXServer(FakeLeanIX):
     Use it as a context manager, or call `start()` and `stop()`. With `tls=True` it speaks HTTPS
     with a certificate from a CA made for this process; `ca_bundle` is the path of that CA's
     certificate, for `verify=` or `SSL_CERT_FILE` (None without TLS).
+
+    Usage::
+
+        >>> with LeanIXServer(token_ttl=60) as server:
+        ...     auth = LeanIXAuth(server.api_token, base_url=server.base_url)
     """
 
     _OWN_OPTIONS = ("host", "port", "tls")
@@ -29,6 +34,15 @@ class LeanIXServer(FakeLeanIX):
     def __init__(
         self, host: str = "127.0.0.1", port: int = 0, *, tls: bool = False, **options: Any
     ) -> None:
+        """**Parameters:**
+
+        * **host** - the address to listen on. Default `"127.0.0.1"`.
+        * **port** - the port. Default 0: one the OS picks (`.port`, `.base_url`).
+        * **tls** - serve HTTPS under a throwaway CA (`.ca_bundle`). Default False.
+        * **options** - those of `FakeLeanIX`: `clock`, and `reset()`'s.
+
+        **Raises:** `LeanIXConfigError` for a wrong option; `OSError` if it cannot listen.
+        """
         check.port(port)
         self.ca_bundle: str | None = None
         context = None
@@ -51,9 +65,11 @@ class LeanIXServer(FakeLeanIX):
 
     @property
     def port(self) -> int:
+        """The port it listens on."""
         return int(self._httpd.server_address[1])
 
     def start(self) -> LeanIXServer:
+        """Serve in a thread of its own until `stop()`; returns the server."""
         if self._thread is None:
             self._thread = threading.Thread(
                 target=self._httpd.serve_until_stopped,
@@ -64,6 +80,7 @@ class LeanIXServer(FakeLeanIX):
         return self
 
     def stop(self) -> None:
+        """Stop serving and close the socket, at once."""
         if self._thread is not None:
             self._httpd.wake()
             self._thread.join()

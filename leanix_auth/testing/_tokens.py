@@ -23,7 +23,12 @@ def _signing_key() -> Any:
 
 
 def public_key_pem() -> bytes:
-    """The public half of the fake's signing key, for tests that verify its tokens."""
+    """The public half of the fake's signing key (PEM), for tests that verify its tokens.
+
+    Usage::
+
+        >>> jwt.decode(token, public_key_pem(), algorithms=["RS256"], audience=...)
+    """
     from cryptography.hazmat.primitives import serialization
 
     return bytes(
@@ -72,7 +77,17 @@ def sign(claims: Mapping[str, Any]) -> str:
 def make_token(
     base_url: str = "https://acme.leanix.net", *, ttl: float = 3600, **claims: Any
 ) -> str:
-    """A LeanIX-shaped RS256 JWT. Keyword claims override the defaults; None removes one."""
+    """A LeanIX-shaped RS256 JWT, signed by the fake's key (`public_key_pem()`).
+
+    **Parameters:** **base_url** (its `instanceUrl`; default `"https://acme.leanix.net"`),
+    **ttl** (seconds from now to `exp`; default 3600), and **claims**, which override the
+    defaults (None removes one).
+
+    Usage::
+
+        >>> make_token(ttl=60, region="us")
+        >>> make_token(exp=None)  # a token without expiry
+    """
     merged = leanix_claims(base_url, exp=SYSTEM_CLOCK.wall() + ttl)
     merged.update(claims)
     return sign({key: value for key, value in merged.items() if value is not None})

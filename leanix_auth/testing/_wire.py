@@ -14,7 +14,15 @@ from urllib.parse import parse_qs, urlsplit
 
 @dataclass(frozen=True)
 class RecordedRequest:
-    """A request as it arrived. `headers` is case-insensitive; `path` includes the query."""
+    """A request as it arrived, in `token_requests`, `api_requests`, `unmatched_requests`.
+
+    `method`; `path` as sent, with its query; `headers`, case-insensitive; `body` as bytes.
+
+    Usage::
+
+        >>> [request] = server.api_requests
+        >>> request.bearer, request.json()
+    """
 
     method: str
     path: str
@@ -23,18 +31,30 @@ class RecordedRequest:
 
     @property
     def bearer(self) -> str | None:
+        """The bearer token sent, or None."""
         scheme, _, token = self.headers.get("Authorization", "").partition(" ")
         return token if scheme.lower() == "bearer" and token else None
 
     def json(self) -> Any:
+        """The body as JSON."""
         return json.loads(self.body)
 
     def form(self) -> dict[str, list[str]]:
+        """The body as a form: each name with its values."""
         return parse_qs(self.body.decode("latin-1"), keep_blank_values=True)
 
 
 @dataclass
 class FakeResponse:
+    """What the fake answers to one request: `status`, `headers` and `body`, as
+    `FakeLeanIX.handle()` returns it.
+
+    Usage::
+
+        >>> answer = fake.handle("GET", "/services/a/v1/x", {}, b"")
+        >>> answer.status, answer.headers, answer.body
+    """
+
     status: int
     headers: dict[str, str]
     body: bytes
