@@ -6,7 +6,6 @@ import base64
 import dataclasses
 import logging
 import socket
-import time
 from collections import deque
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -16,7 +15,7 @@ from urllib.parse import quote, quote_plus
 import pytest
 
 from leanix_auth import LeanIXAuth, LeanIXAuthError, LeanIXHttpxAuth, MemoryCache
-from leanix_auth.testing import LeanIXServer
+from leanix_auth.testing import HandClock, LeanIXServer
 
 from .clients import Callers
 
@@ -37,7 +36,11 @@ def assert_nothing_secret(texts: list[str], server: LeanIXServer) -> None:
 
 
 def test_no_secret_in_logs_reprs_or_errors_on_any_path(
-    kind: str, leanix_server: LeanIXServer, make_caller: Callers, all_logs: list[logging.LogRecord]
+    kind: str,
+    leanix_server: LeanIXServer,
+    make_caller: Callers,
+    all_logs: list[logging.LogRecord],
+    clock: HandClock,
 ) -> None:
     leanix_server.token_ttl = 5
     call, auth = make_caller(kind, leanix_server)
@@ -46,7 +49,7 @@ def test_no_secret_in_logs_reprs_or_errors_on_any_path(
     leanix_server.revoke_tokens()
     assert call(leanix_server.base_url + "/services/a/v1") == 200  # a 401 and a retry
     leanix_server.fail_token_requests(503, times=1)
-    time.sleep(3.1)
+    clock.advance(3.1)  # into the refresh window
     assert (
         call(leanix_server.base_url + "/services/a/v1") == 200
     )  # a refresh ahead, failed once, retried
