@@ -27,7 +27,7 @@ from leanix_auth import (
     SharedToken,
     TokenCache,
 )
-from leanix_auth.testing import LeanIXServer
+from leanix_auth.testing import HandClock, LeanIXServer
 
 from .servers import (
     NO_SERVER,
@@ -174,7 +174,7 @@ def test_a_redis_that_is_down_or_hangs_costs_a_warning_not_the_integration(
 
 
 def test_auth_objects_sharing_a_cache_refresh_once_per_lifetime(
-    leanix_server: LeanIXServer, tmp_path: Path
+    leanix_server: LeanIXServer, tmp_path: Path, clock: HandClock
 ) -> None:
     # Eight auth objects stand for eight processes: each has its own memory, they share a file.
     leanix_server.token_ttl = 5  # 4 s counted: refresh window from 3 s
@@ -191,11 +191,11 @@ def test_auth_objects_sharing_a_cache_refresh_once_per_lifetime(
     try:
         for session in sessions:
             assert session.get(leanix_server.base_url + "/services/a/v1").status_code == 200
-        time.sleep(3.2)
+        clock.advance(3.2)  # into the refresh window
         for _ in range(3):
             for session in sessions:
                 assert session.get(leanix_server.base_url + "/services/a/v1").status_code == 200
-            time.sleep(0.2)
+            clock.advance(0.2)
     finally:
         for session in sessions:
             session.close()
