@@ -15,7 +15,7 @@ from leanix_auth import (
     LeanIXHttpxAuth,
     LeanIXTokenError,
 )
-from leanix_auth.testing import LeanIXServer
+from leanix_auth.testing import HandClock, LeanIXServer
 
 from .clients import unreachable_url
 
@@ -82,16 +82,19 @@ def test_a_client_that_follows_redirects_does_not_follow_the_token_endpoints(
     assert [r.path for r in leanix_server.api_requests] == []  # nothing followed the redirect
 
 
-def test_a_refused_connection_is_retried_then_one_token_error() -> None:
+def test_a_refused_connection_is_retried_then_one_token_error(clock: HandClock) -> None:
     auth = LeanIXHttpxAuth("t", base_url=unreachable_url())
     with (
         httpx.Client(auth=auth) as client,
         pytest.raises(LeanIXTokenError, match=r"token endpoint http://127\.0\.0\.1:\d+/.*could"),
     ):
         client.get(auth.base_url + "/services/a/v1")
+    assert len(clock.slept) == 3  # four attempts, three pauses
 
 
-def test_a_refused_connection_is_one_token_error_in_async_clients(backend: str) -> None:
+def test_a_refused_connection_is_one_token_error_in_async_clients(
+    backend: str, clock: HandClock
+) -> None:
     auth = LeanIXHttpxAuth("t", base_url=unreachable_url())
 
     async def main() -> None:
@@ -100,6 +103,7 @@ def test_a_refused_connection_is_one_token_error_in_async_clients(backend: str) 
 
     with pytest.raises(LeanIXTokenError, match="could not be reached"):
         anyio.run(main, backend=backend)
+    assert len(clock.slept) == 3  # four attempts, three pauses
 
 
 def test_client_and_async_client_carry_the_exchange(

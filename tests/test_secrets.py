@@ -155,6 +155,7 @@ def test_no_frame_of_a_failed_exchange_holds_the_api_token_as_a_plain_string(
     failure: str,
     cached: bool,
     leanix_server: LeanIXServer,
+    clock: HandClock,
     make_caller: Callers,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
