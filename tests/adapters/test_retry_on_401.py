@@ -13,7 +13,7 @@ from requests.adapters import HTTPAdapter
 from leanix_auth import LeanIXAuth, LeanIXAuthError, LeanIXHttpxAuth
 from leanix_auth.testing import LeanIXServer
 
-from .clients import Callers
+from ..clients import Callers
 
 
 def test_revoked_token_is_replaced_and_the_request_resent_once(

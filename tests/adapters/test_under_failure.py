@@ -26,7 +26,7 @@ from leanix_auth._clock import HandClock
 from leanix_auth._keeper import FAILED_EXCHANGE_BACKOFF, REFUSED_FRESH_COOL_DOWN, backoff
 from leanix_auth.testing import LeanIXServer
 
-from .clients import Callers, until
+from ..clients import Callers, until
 
 SYNC_KINDS = ["requests", "httpx"]
 

@@ -14,7 +14,7 @@ import requests
 from leanix_auth import LeanIXAiohttpMiddleware, LeanIXAuth, LeanIXConfigError, LeanIXHttpxAuth
 from leanix_auth.testing import LeanIXMock, LeanIXServer
 
-from .clients import Callers
+from ..clients import Callers
 
 API = "/services/mtm/v1/workspaces"
 

@@ -14,7 +14,7 @@ import requests
 from leanix_auth import LeanIXAuth, LeanIXHttpxAuth
 from leanix_auth.testing import LeanIXServer
 
-from .clients import in_tasks
+from ..clients import in_tasks
 
 WAVE = 150  # more than httpx's default pool of 100
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import leanix_auth
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def build(kind: str, into: Path) -> Path:

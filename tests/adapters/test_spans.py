@@ -19,8 +19,8 @@ from leanix_auth import LeanIXAuth, LeanIXTokenError, _observe
 from leanix_auth._clock import HandClock
 from leanix_auth.testing import LeanIXServer
 
-from .clients import Callers
-from .observing import Events
+from ..clients import Callers
+from ..observing import Events
 
 API = "/services/pathfinder/v1/x"
 

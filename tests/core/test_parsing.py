@@ -15,7 +15,7 @@ from leanix_auth._clock import HandClock
 from leanix_auth._exchange import parse_token_response
 from leanix_auth.testing import make_token
 
-from .tokens import answer, settings
+from ..tokens import answer, settings
 
 
 @pytest.mark.parametrize("skew", [-7200, 0, 7200])

@@ -12,7 +12,7 @@ from pathlib import Path
 import leanix_auth
 from leanix_auth import pytest_plugin
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 README = (ROOT / "README.md").read_text()
 CHANGELOG = (ROOT / "CHANGELOG.md").read_text()
 # What pyproject.toml says, as the installed package's metadata has it (make reinstalls on a

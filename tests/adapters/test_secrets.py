@@ -17,9 +17,9 @@ import pytest
 from leanix_auth import LeanIXAuth, LeanIXAuthError, LeanIXHttpxAuth, MemoryCache
 from leanix_auth.testing import HandClock, LeanIXServer
 
-from .clients import Callers
+from ..clients import Callers
 
-TESTS = str(Path(__file__).parent)
+TESTS = str(Path(__file__).parents[1])
 
 
 def secrets_of(server: LeanIXServer) -> list[str]:

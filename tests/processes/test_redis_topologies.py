@@ -15,7 +15,7 @@ import redis
 from leanix_auth import LeanIXAuth, LeanIXConfigError, LeanIXHttpxAuth, RedisCache, SharedToken
 from leanix_auth.testing import LeanIXServer
 
-from .servers import (
+from ..servers import (
     FLEET,
     NO_SERVER,
     SentinelGroup,

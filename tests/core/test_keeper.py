@@ -13,7 +13,7 @@ from leanix_auth._exchange import parse_token_response
 from leanix_auth._keeper import Action, TokenKeeper
 from leanix_auth.testing import make_token
 
-from .tokens import answer, settings
+from ..tokens import answer, settings
 
 
 def keeper_with(clock: Clock, lifetime: int = 100) -> tuple[TokenKeeper, AccessToken]:

@@ -10,7 +10,7 @@ import pytest
 from leanix_auth import LeanIXAuth, LeanIXCredentialsError, LeanIXHttpxAuth
 from leanix_auth.testing import LeanIXServer
 
-from .clients import in_tasks
+from ..clients import in_tasks
 
 
 @pytest.fixture(params=[LeanIXAuth, LeanIXHttpxAuth])

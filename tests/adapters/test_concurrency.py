@@ -12,7 +12,7 @@ import requests
 from leanix_auth import LeanIXAuth, LeanIXHttpxAuth, MemoryCache
 from leanix_auth.testing import LeanIXServer
 
-from .clients import in_tasks
+from ..clients import in_tasks
 
 
 def test_64_threads_on_requests_share_one_exchange(leanix_server: LeanIXServer) -> None:

@@ -29,7 +29,7 @@ from leanix_auth import (
 )
 from leanix_auth.testing import HandClock, LeanIXServer
 
-from .servers import (
+from ..servers import (
     NO_SERVER,
     finish,
     free_port,
@@ -63,7 +63,9 @@ def shared(request: pytest.FixtureRequest, tmp_path: Path) -> list[str]:
     if request.param == "file":
         return ["file", str(tmp_path / "shared")]
     url = str(request.getfixturevalue("redis_url"))
-    RedisCache.from_url(url).client.flushdb()
+    flusher = RedisCache.from_url(url)
+    flusher.client.flushdb()
+    flusher.client.close()
     return ["redis", url]
 
 

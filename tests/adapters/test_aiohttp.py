@@ -21,7 +21,7 @@ from leanix_auth._clock import HandClock
 from leanix_auth._keeper import REFUSED_FRESH_COOL_DOWN
 from leanix_auth.testing import LeanIXServer
 
-from .clients import unreachable_url, until
+from ..clients import unreachable_url, until
 
 T = TypeVar("T")
 API = "/services/a/v1"

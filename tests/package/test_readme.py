@@ -17,7 +17,7 @@ import pytest
 
 from leanix_auth.testing import LeanIXMock
 
-README = Path(__file__).resolve().parent.parent / "README.md"
+README = Path(__file__).resolve().parents[2] / "README.md"
 BLOCKS = [
     pytest.param(
         match.group(1), id=f"line-{README.read_text()[: match.start()].count(chr(10)) + 1}"

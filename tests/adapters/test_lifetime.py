@@ -19,7 +19,7 @@ from leanix_auth import LeanIXAuthError, LeanIXHttpxAuth
 from leanix_auth._clock import HandClock
 from leanix_auth.testing import LeanIXServer
 
-from .clients import Callers, until
+from ..clients import Callers, until
 
 
 def eventually(condition: Callable[[], bool], within: float = 10.0) -> None:

@@ -20,8 +20,8 @@ from leanix_auth import (
 from leanix_auth._clock import HandClock
 from leanix_auth.testing import LeanIXServer
 
-from .clients import Callers
-from .observing import Events
+from ..clients import Callers
+from ..observing import Events
 
 API = "/services/pathfinder/v1/x"
 

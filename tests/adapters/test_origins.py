@@ -11,7 +11,7 @@ import requests
 from leanix_auth import LeanIXAuth, LeanIXHttpxAuth
 from leanix_auth.testing import LeanIXServer
 
-from .clients import Callers
+from ..clients import Callers
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from leanix_auth import LeanIXAuth, LeanIXAuthError, LeanIXCredentialsError, Lea
 from leanix_auth._clock import HandClock
 from leanix_auth.testing import LeanIXServer
 
-from .clients import Call, Callers, unreachable_url
+from ..clients import Call, Callers, unreachable_url
 
 
 def test_exchange_is_post_with_basic_apitoken_and_client_credentials(

@@ -17,7 +17,7 @@ from leanix_auth import (
 )
 from leanix_auth.testing import HandClock, LeanIXServer
 
-from .clients import unreachable_url
+from ..clients import unreachable_url
 
 TOKEN_PATH = "/services/mtm/v1/oauth2/token"
 

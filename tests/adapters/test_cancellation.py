@@ -12,7 +12,7 @@ import pytest
 from leanix_auth import CacheLock, LeanIXAuth, LeanIXHttpxAuth, LeanIXTokenError, MemoryCache
 from leanix_auth.testing import LeanIXServer
 
-from .clients import until
+from ..clients import until
 
 
 def test_cancelling_the_exchanging_task_fails_none_of_its_99_waiters(
