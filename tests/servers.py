@@ -114,6 +114,7 @@ class Servers:
     binary: str
     directory: Path
     processes: dict[int, subprocess.Popen[bytes]] = field(default_factory=dict)
+    clients: list[redis.Redis] = field(default_factory=list)  # closed by stop(), never leaked
 
     def start(self, port: int, *args: str) -> redis.Redis:
         """A server on `port` (args first: a sentinel's config file must come first)."""
@@ -127,6 +128,7 @@ class Servers:
         )
         log.close()
         client = redis.Redis(port=port, socket_timeout=2, decode_responses=True)
+        self.clients.append(client)
         wait_until(lambda: bool(client.ping()), f"server on port {port} ({self.log(port)})")
         return client
 
@@ -140,6 +142,9 @@ class Servers:
         return path.read_text(errors="replace")[-500:] if path.exists() else "no log"
 
     def stop(self) -> None:
+        for client in self.clients:
+            client.close()
+        self.clients.clear()
         for process in self.processes.values():
             process.terminate()
         for process in self.processes.values():
