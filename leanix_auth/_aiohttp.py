@@ -83,7 +83,8 @@ class LeanIXAiohttpMiddleware(AsyncAdapter):
           http on loopback. Default None for both: `LEANIX_BASE_URL`, else `LEANIX_SUBDOMAIN`.
         * **token_url** - the token endpoint. Default: `base_url` +
           `/services/mtm/v1/oauth2/token`.
-        * **timeout** - seconds for each attempt of the exchange as a whole. Default 10.
+        * **timeout** - seconds an attempt of the exchange waits for each read; an attempt as
+          a whole ends at 1.2 times that, however slowly an answer drips. Default 10.
         * **refresh_margin** - seconds before expiry that one caller refreshes while the others
           go on. Default 300 (at most a quarter of the token's life).
         * **mandatory_margin** - seconds before expiry that every caller waits for a new token.
