@@ -141,8 +141,11 @@ def test_planted_symlinks_and_fifos_are_not_followed_nor_waited_on(
 
 
 @POSIX
-def test_missing_parent_directories_are_made_0700_whatever_the_umask(tmp_path: Path) -> None:
-    old = os.umask(0)
+@pytest.mark.parametrize("umask", [0, 0o377])  # none at all; one that takes owner bits too
+def test_missing_parent_directories_are_made_0700_whatever_the_umask(
+    umask: int, tmp_path: Path
+) -> None:
+    old = os.umask(umask)
     try:
         FileCache(tmp_path / "a" / "b" / "leanix-auth").store("key", SharedToken("v", 60, 60))
     finally:
@@ -252,6 +255,8 @@ def test_a_symlink_planted_where_a_missing_level_is_being_made_is_refused(
     all_logs: list[logging.LogRecord],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    if level != "leanix-auth" and os.getuid() != 0:
+        pytest.skip("a symlink of another user above the last level needs root to make")
     victim = victims_directory(tmp_path)
     real_mkdir = os.mkdir
 
@@ -259,6 +264,8 @@ def test_a_symlink_planted_where_a_missing_level_is_being_made_is_refused(
         # Another user wins the race for this level: their symlink is there before our mkdir.
         if os.path.basename(path) == level:
             os.symlink(victim, path, dir_fd=dir_fd)
+            if os.getuid() == 0:
+                os.chown(path, 65534, 65534, dir_fd=dir_fd, follow_symlinks=False)
         real_mkdir(path, mode, dir_fd=dir_fd)
 
     monkeypatch.setattr(os, "mkdir", mkdir_losing_a_race)
@@ -266,3 +273,20 @@ def test_a_symlink_planted_where_a_missing_level_is_being_made_is_refused(
     warning = refused_once(leanix_server, cache, all_logs)
     assert "symbolic link" in warning
     assert untouched(victim)
+
+
+@POSIX
+def test_a_users_own_symlink_above_the_cache_directory_is_followed(
+    leanix_server: LeanIXServer, tmp_path: Path, all_logs: list[logging.LogRecord]
+) -> None:
+    elsewhere = tmp_path / "bigger-disk"
+    elsewhere.mkdir()
+    (tmp_path / "home-cache").symlink_to(elsewhere)  # ~/.cache on another disk, say
+    cache = FileCache(tmp_path / "home-cache" / "leanix-auth")
+    auth = LeanIXAuth(leanix_server.api_token, base_url=leanix_server.base_url, cache=cache)
+    auth.get_token()
+    assert [entry.suffix for entry in sorted((elsewhere / "leanix-auth").iterdir())] == [
+        ".json",
+        ".lock",
+    ]
+    assert not [r for r in all_logs if r.levelno >= logging.WARNING]
