@@ -21,7 +21,7 @@ import threading
 import time
 import weakref
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, ClassVar
+from typing import IO, TYPE_CHECKING, ClassVar, NoReturn
 
 from ._clock import SYSTEM_CLOCK
 from ._errors import LeanIXConfigError
@@ -63,6 +63,15 @@ class MemoryCache:
 
     def __repr__(self) -> str:
         return "MemoryCache()"
+
+    def __reduce__(self) -> NoReturn:
+        # pickle's contract for what cannot be pickled is a TypeError (multiprocessing, copy and
+        # probing code catch that); it says what would cross instead of '_thread.lock'.
+        raise TypeError(
+            "a MemoryCache cannot be pickled: it shares tokens within one process only; "
+            "for processes on one machine use FileCache(), across machines "
+            "RedisCache.from_url(url)"
+        )
 
     def load(self, key: str) -> SharedToken | None:
         entry = self._tokens.get(key)
