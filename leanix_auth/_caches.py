@@ -13,6 +13,7 @@ Each implements the `TokenCache` protocol. None ever holds the API token: keys c
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import stat
@@ -20,7 +21,7 @@ import threading
 import time
 import weakref
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, ClassVar
+from typing import IO, TYPE_CHECKING, ClassVar, NoReturn
 
 from ._clock import SYSTEM_CLOCK
 from ._errors import LeanIXConfigError
@@ -63,6 +64,15 @@ class MemoryCache:
     def __repr__(self) -> str:
         return "MemoryCache()"
 
+    def __reduce__(self) -> NoReturn:
+        # pickle's contract for what cannot be pickled is a TypeError (multiprocessing, copy and
+        # probing code catch that); it says what would cross instead of '_thread.lock'.
+        raise TypeError(
+            "a MemoryCache cannot be pickled: it shares tokens within one process only; "
+            "for processes on one machine use FileCache(), across machines "
+            "RedisCache.from_url(url)"
+        )
+
     def load(self, key: str) -> SharedToken | None:
         entry = self._tokens.get(key)
         if entry is None:
@@ -96,7 +106,9 @@ class FileCache:
     Files, lock files and temporary files are created 0600 in a 0700 directory and replaced
     whole. A file that is corrupt, not ours, readable by others, or not a regular file (a
     symlink, a FIFO) is ignored and replaced. A directory that belongs to another user or that
-    group or others may write to (think /tmp/shared) is refused: a warning, then no cache. The
+    group or others may write to (think /tmp/shared) is refused: a warning, then no cache; so is
+    one that is a symlink, or is reached through another user's symlink (the user's own, such as
+    ~/.cache on another disk, are followed above it). Nothing is chmodded through a link. The
     remaining life is kept on this machine's clock, which all its processes share.
 
     POSIX only: Windows reports every directory as writable by all and has no `fcntl` locks,
@@ -128,14 +140,19 @@ class FileCache:
     def load(self, key: str) -> SharedToken | None:
         """The token for `key`, or None. Raises PermissionError for a directory that is not
         safely ours."""
-        self._check_directory()
         try:
-            with os.fdopen(_open_private(self._path(key), os.O_RDONLY), "rb") as file:
+            directory = self._open_directory(create=False)
+        except FileNotFoundError:
+            return None  # nothing cached yet; made 0700 when something is
+        try:
+            with os.fdopen(self._open_private(directory, f"{key}.json", os.O_RDONLY), "rb") as file:
                 data = json.loads(file.read(64 * 1024))
             value, lifetime = data["access_token"], float(data["lifetime"])
             remaining = float(data["expires_at"]) - SYSTEM_CLOCK.wall()
         except (OSError, ValueError, KeyError, TypeError, RecursionError):
             return None
+        finally:
+            os.close(directory)
         if not isinstance(value, str) or not value or not 0 < remaining <= lifetime + 1:
             return None  # a clock set back would make an old token look young
         return SharedToken(value, lifetime, remaining)
@@ -146,19 +163,21 @@ class FileCache:
             "lifetime": token.lifetime,
             "expires_at": SYSTEM_CLOCK.wall() + token.remaining,
         }
-        self._ensure_directory()
-        import tempfile  # deferred: reading a cache, the common case, needs none of it
-
-        # mkstemp creates the file 0600; the rename makes the new content appear all at once.
-        fd, temporary = tempfile.mkstemp(dir=self.directory, prefix=f".{key}.", suffix=".tmp")
+        directory = self._open_directory(create=True)
+        # A new 0600 file under a name nobody can guess, then renamed over the old one: the new
+        # content appears all at once. Everything relative to the directory walked and checked.
+        temporary = f".{key}.{os.urandom(8).hex()}.tmp"
         try:
-            with os.fdopen(fd, "w") as file:
+            flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW
+            with os.fdopen(os.open(temporary, flags, 0o600, dir_fd=directory), "w") as file:
                 json.dump(payload, file)
-            os.replace(temporary, self._path(key))
+            os.replace(temporary, f"{key}.json", src_dir_fd=directory, dst_dir_fd=directory)
         except BaseException:
             with contextlib.suppress(FileNotFoundError):
-                os.unlink(temporary)
+                os.unlink(temporary, dir_fd=directory)
             raise
+        finally:
+            os.close(directory)
 
     def discard(self, key: str, value: str) -> None:
         lock = self.lock(key, 0)
@@ -167,73 +186,133 @@ class FileCache:
         try:
             current = self.load(key)
             if current is not None and current.value == value:
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(self._path(key))
+                directory = self._open_directory(create=False)
+                try:
+                    with contextlib.suppress(FileNotFoundError):
+                        os.unlink(f"{key}.json", dir_fd=directory)
+                finally:
+                    os.close(directory)
         finally:
             lock.release()
 
     def lock(self, key: str, ttl: float) -> CacheLock:
-        # The OS releases a file lock when its holder dies, so `ttl` is not needed here.
-        self._ensure_directory()
-        return _FileLock(self.directory / f"{key}.lock")
+        # The OS releases a file lock when its holder dies, so `ttl` is not needed here. The
+        # directory is walked when the lock is taken.
+        return _FileLock(self, f"{key}.lock")
 
-    def _path(self, key: str) -> Path:
-        return self.directory / f"{key}.json"
-
-    def _ensure_directory(self) -> None:
-        # Every missing level 0700, whatever the umask: a parent made 0777 would let others
-        # swap the directory below it.
-        missing = []
-        path = self.directory
-        while not path.exists() and path != path.parent:
-            missing.append(path)
-            path = path.parent
-        for level in reversed(missing):
-            with contextlib.suppress(FileExistsError):
-                os.mkdir(level, 0o700)
-            os.chmod(level, 0o700)
-        self._check_directory()
-
-    def _check_directory(self) -> None:
+    def _open_directory(self, *, create: bool) -> int:
+        """A descriptor of the directory, checked to be safely ours; FileNotFoundError if it is
+        missing and not to be made. Walked one level at a time from a descriptor of the level
+        above, so that what is checked is what is used (see _open_level for links)."""
+        names = list(self.directory.parts)
+        walked = os.open(names.pop(0) if self.directory.is_absolute() else ".", _DIRECTORY)
         try:
-            info = os.stat(self.directory)
-        except FileNotFoundError:
-            return  # nothing cached yet; created 0700 when something is
-        if hasattr(os, "getuid") and info.st_uid != os.getuid():
+            for depth, name in enumerate(names, 1):
+                try:
+                    level = self._open_level(walked, name, last=depth == len(names))
+                except FileNotFoundError:
+                    if not create:
+                        raise
+                    level = self._make_level(walked, name)
+                os.close(walked)
+                walked = level
+            self._check_directory(walked)
+        except BaseException:
+            os.close(walked)
+            raise
+        return walked
+
+    def _open_level(self, parent: int, name: str, *, last: bool) -> int:
+        """`name` in `parent`. A symlink is followed only above the last level, and only if
+        its owner is us or the owner of `parent` (the kernel's rule for sticky directories):
+        the user's own ~/.cache on another disk, the system's /var on macOS. A symlink another
+        user planted is refused, and what it points to is never chmodded nor written."""
+        try:
+            return os.open(name, _DIRECTORY | _NOFOLLOW, dir_fd=parent)
+        except OSError as error:
+            if error.errno not in _NOT_A_DIRECTORY:
+                raise
+            link = os.stat(name, dir_fd=parent, follow_symlinks=False)
+            if last or not stat.S_ISLNK(link.st_mode):
+                raise self._refused(name, link) from None
+            if link.st_uid not in (os.getuid(), os.fstat(parent).st_uid):
+                raise self._refused(name, link) from None
+        return os.open(name, _DIRECTORY, dir_fd=parent)
+
+    def _make_level(self, parent: int, name: str) -> int:
+        with contextlib.suppress(FileExistsError):  # another of our processes may be making it
+            os.mkdir(name, 0o700, dir_fd=parent)
+        # What is there now, not through a link: a symlink planted since the walk looked is
+        # refused here, and a directory another user slipped in is refused by the check.
+        try:
+            level = os.open(name, _DIRECTORY | _NOFOLLOW, dir_fd=parent)
+        except OSError as error:
+            if error.errno not in _NOT_A_DIRECTORY:
+                raise
+            raise self._refused(name, os.stat(name, dir_fd=parent, follow_symlinks=False)) from None
+        try:
+            if os.fstat(level).st_uid == os.getuid():
+                os.fchmod(level, 0o700)  # whatever the umask: owner bits it took away included
+            self._check_directory(level)
+        except BaseException:
+            os.close(level)
+            raise
+        return level
+
+    def _refused(self, name: str, info: os.stat_result) -> PermissionError:
+        what = "a symbolic link" if stat.S_ISLNK(info.st_mode) else "not a directory"
+        return PermissionError(f"token cache directory {self.directory}: {name} is {what}")
+
+    def _check_directory(self, directory: int) -> None:
+        info = os.fstat(directory)
+        if info.st_uid != os.getuid():
             raise PermissionError(f"token cache directory {self.directory} belongs to another user")
         if info.st_mode & 0o022:
             raise PermissionError(
                 f"token cache directory {self.directory} is writable by group or others"
             )
         if info.st_mode & 0o077:
-            os.chmod(self.directory, 0o700)  # readable by others, made by hand: close it
+            # Readable by others, made by hand: close it. The descriptor is the directory the
+            # walk reached without a link at its last level: ours, never a link's target.
+            try:
+                os.fchmod(directory, 0o700)
+            except OSError as error:  # a read-only file system: say where, as chmod(path) would
+                raise OSError(error.errno, error.strerror, str(self.directory)) from None
 
-
-def _open_private(path: Path, flags: int) -> int:
-    """A descriptor of `path`, which must be a regular file of ours that others cannot read:
-    never through a symlink, never blocking on a FIFO someone planted."""
-    fd = os.open(path, flags | _NOFOLLOW | _NONBLOCK, 0o600)
-    info = os.fstat(fd)
-    owner_ok = not hasattr(os, "getuid") or info.st_uid == os.getuid()
-    if owner_ok and stat.S_ISREG(info.st_mode) and not info.st_mode & 0o077:
-        return fd
-    os.close(fd)
-    raise PermissionError(f"{path} is not a private regular file")
+    def _open_private(self, directory: int, name: str, flags: int) -> int:
+        """A descriptor of `name` in `directory`, which must be a regular file of ours that
+        others cannot read: never through a symlink, never blocking on a FIFO someone planted."""
+        fd = os.open(name, flags | _NOFOLLOW | _NONBLOCK, 0o600, dir_fd=directory)
+        info = os.fstat(fd)
+        if info.st_uid == os.getuid() and stat.S_ISREG(info.st_mode) and not info.st_mode & 0o077:
+            return fd
+        os.close(fd)
+        raise PermissionError(f"{self.directory / name} is not a private regular file")
 
 
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 _NONBLOCK = getattr(os, "O_NONBLOCK", 0)
+_DIRECTORY = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0)
+# What opening a symlink with O_NOFOLLOW | O_DIRECTORY, or a file with O_DIRECTORY, raises:
+# ENOTDIR on Linux, ELOOP on macOS, EMLINK on FreeBSD.
+_NOT_A_DIRECTORY = (errno.ENOTDIR, errno.ELOOP, errno.EMLINK)
 
 
 class _FileLock:
-    def __init__(self, path: Path) -> None:
-        self._path = path
+    def __init__(self, cache: FileCache, name: str) -> None:
+        self._cache = cache
+        self._name = name
         self._file: IO[bytes] | None = None
 
     def acquire(self, timeout: float) -> bool:
         import fcntl  # here, not above: importing this module must work on Windows too
 
-        file = os.fdopen(_open_private(self._path, os.O_RDWR | os.O_CREAT), "r+b")
+        directory = self._cache._open_directory(create=True)
+        try:
+            fd = self._cache._open_private(directory, self._name, os.O_RDWR | os.O_CREAT)
+        finally:
+            os.close(directory)
+        file = os.fdopen(fd, "r+b")
         deadline = time.monotonic() + timeout
         while True:
             try:

@@ -9,15 +9,20 @@ only what reading one cache file needs: everything else waits until it is used.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from typing import TYPE_CHECKING
 
 from . import __version__, _config
 from ._config import DEFAULT_MANDATORY_MARGIN, DEFAULT_REFRESH_MARGIN, DEFAULT_TIMEOUT, MAX_LIFETIME
 from ._errors import LeanIXAuthError, LeanIXConfigError
 from ._shared_token import SharedToken
 from ._token_source import PRINTABLE_ASCII
+
+if TYPE_CHECKING:
+    from ._caches import FileCache
 
 PROG = "leanix-auth"
 # How the configuration errors of `_config` name each setting here: as flags and variables.
@@ -244,18 +249,26 @@ def _token(args: argparse.Namespace) -> int:
     cache = None if args.no_cache else FileCache()
     cached = None
     if cache is not None:
+        key = settings.cache_key(settings.source(within=settings.timeout))
         try:
-            key = settings.cache_key(settings.source(within=settings.timeout))
             loaded = cache.load(key)
             cached = _trusted(loaded)
             if loaded is not None and cached is None:  # nor may the exchange below adopt it
                 cache.discard(key, loaded.value)
-        except PermissionError as refused:  # a directory not safely ours: do without
-            print(f"{PROG}: warning: {refused}; going on without a cache", file=sys.stderr)
+        except OSError as fault:  # not safely ours, read-only, full: do without, as the library
+            print(f"{PROG}: warning: {fault}; going on without a cache", file=sys.stderr)
             cache = None
     if cached is not None and cached.remaining > settings.refresh_lead(cached.lifetime):
         print(cached.value)  # before its refresh-ahead point: a hit imports no HTTP client
         return 0
+    with _cache_warnings():
+        return _exchanged(settings, cache, cached)
+
+
+def _exchanged(
+    settings: _config.Settings, cache: FileCache | None, cached: SharedToken | None
+) -> int:
+    """Prints a token got from LeanIX, or the `cached` one if that fails while it is valid."""
     from ._requests import LeanIXAuth
 
     # The source resolved above, taken as it is (source_of): a pipe's token is not read twice.
@@ -282,6 +295,23 @@ def _token(args: argparse.Namespace) -> int:
         value = cached.value
     print(value)
     return 0
+
+
+@contextlib.contextmanager
+def _cache_warnings() -> Iterator[None]:
+    """The library's warnings while the command exchanges (a cache that failed to store or
+    lock: the library goes on without it) as the command's own lines on stderr."""
+    import logging
+
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setLevel(logging.WARNING)
+    handler.setFormatter(logging.Formatter(f"{PROG}: warning: %(message)s"))
+    logger = logging.getLogger("leanix_auth")
+    logger.addHandler(handler)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)  # main() runs again in the same process in tests
 
 
 def _trusted(cached: SharedToken | None) -> SharedToken | None:

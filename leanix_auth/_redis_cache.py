@@ -63,6 +63,7 @@ class RedisCache:
         self.prefix = prefix
         self._client: Any = _checked_client(client)
         self._build: Callable[[], Any] | None = None
+        self._recipe: tuple[str, float, bool] | None = None  # from_url's: what a pickle carries
 
     @classmethod
     def from_url(
@@ -98,9 +99,11 @@ class RedisCache:
         """
         build = _builder(url, timeout=timeout, cluster=cluster)
         if not cluster:
-            return cls(build(), prefix=prefix)  # a plain client connects only when used
-        cache = cls.__new__(cls)
-        cache.prefix, cache._client, cache._build = prefix, None, build
+            cache = cls(build(), prefix=prefix)  # a plain client connects only when used
+        else:
+            cache = cls.__new__(cls)
+            cache.prefix, cache._client, cache._build = prefix, None, build
+        cache._recipe = (url, timeout, cluster)
         return cache
 
     @property
@@ -114,6 +117,19 @@ class RedisCache:
 
     def __repr__(self) -> str:
         return f"RedisCache(prefix={self.prefix!r})"  # never the URL: it may hold a password
+
+    def __reduce__(self) -> tuple[Callable[..., RedisCache], tuple[str, float, str, bool]]:
+        """A pickle of a cache made by `from_url` is that call: the URL (its password included)
+        and the options; each process connects on its own. A client object holds connections
+        of this process: a TypeError, pickle's own contract for what cannot be pickled."""
+        if self._recipe is None:
+            raise TypeError(
+                "a RedisCache made from a client object cannot be pickled, as its client and "
+                "connections belong to this process: make it with RedisCache.from_url(url) to "
+                "use it in other processes"
+            )
+        url, timeout, cluster = self._recipe
+        return _from_url, (url, timeout, self.prefix, cluster)
 
     def load(self, key: str) -> SharedToken | None:
         with _cluster_hint():
@@ -155,6 +171,11 @@ class RedisCache:
         # The braces are the hash tag: only what is inside picks the cluster slot, so the token
         # and its lock (this name and ":lock") always fall in one slot.
         return f"{self.prefix}{{{key}}}"
+
+
+def _from_url(url: str, timeout: float, prefix: str, cluster: bool) -> RedisCache:
+    """What a pickled `RedisCache.from_url(...)` is made again by."""
+    return RedisCache.from_url(url, timeout=timeout, prefix=prefix, cluster=cluster)
 
 
 class _CacheLockMixin(_UpstreamLock):

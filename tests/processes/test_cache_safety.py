@@ -141,8 +141,11 @@ def test_planted_symlinks_and_fifos_are_not_followed_nor_waited_on(
 
 
 @POSIX
-def test_missing_parent_directories_are_made_0700_whatever_the_umask(tmp_path: Path) -> None:
-    old = os.umask(0)
+@pytest.mark.parametrize("umask", [0, 0o377])  # none at all; one that takes owner bits too
+def test_missing_parent_directories_are_made_0700_whatever_the_umask(
+    umask: int, tmp_path: Path
+) -> None:
+    old = os.umask(umask)
     try:
         FileCache(tmp_path / "a" / "b" / "leanix-auth").store("key", SharedToken("v", 60, 60))
     finally:
@@ -205,3 +208,85 @@ def test_a_shared_entry_whose_life_is_no_number_of_seconds_is_as_if_absent(
 ) -> None:
     planted(leanix_server, lifetime, remaining).get_token()
     assert len(leanix_server.token_requests) == 2  # not taken: exchanged anew
+
+
+def victims_directory(tmp_path: Path) -> Path:
+    """A directory of ours, open to read as such directories often are, with a file in it."""
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    victim.chmod(0o755)
+    (victim / "notes").write_text("mine")
+    return victim
+
+
+def untouched(victim: Path) -> bool:
+    return victim.stat().st_mode & 0o777 == 0o755 and sorted(victim.iterdir()) == [victim / "notes"]
+
+
+def refused_once(server: LeanIXServer, cache: FileCache, logs: list[logging.LogRecord]) -> str:
+    """Authentication through `cache` still works; the one warning it cost."""
+    auth = LeanIXAuth(server.api_token, base_url=server.base_url, cache=cache)
+    assert auth.get_token() in server.issued_tokens
+    [warning] = [r.getMessage() for r in logs if r.levelno >= logging.WARNING]
+    return warning
+
+
+@POSIX
+def test_a_cache_directory_planted_as_a_symlink_is_refused_and_its_target_untouched(
+    leanix_server: LeanIXServer, tmp_path: Path, all_logs: list[logging.LogRecord]
+) -> None:
+    victim = victims_directory(tmp_path)
+    shared = tmp_path / "shared"  # think $XDG_CACHE_HOME in a place another user may write
+    shared.mkdir()
+    (shared / "leanix-auth").symlink_to(victim)
+    if os.getuid() == 0:
+        os.lchown(shared / "leanix-auth", 65534, 65534)  # planted by another user
+    warning = refused_once(leanix_server, FileCache(shared / "leanix-auth"), all_logs)
+    assert "symbolic link" in warning
+    assert untouched(victim)  # neither chmodded nor written to
+
+
+@POSIX
+@pytest.mark.parametrize("level", ["made", "leanix-auth"])
+def test_a_symlink_planted_where_a_missing_level_is_being_made_is_refused(
+    level: str,
+    leanix_server: LeanIXServer,
+    tmp_path: Path,
+    all_logs: list[logging.LogRecord],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    if level != "leanix-auth" and os.getuid() != 0:
+        pytest.skip("a symlink of another user above the last level needs root to make")
+    victim = victims_directory(tmp_path)
+    real_mkdir = os.mkdir
+
+    def mkdir_losing_a_race(path: str, mode: int = 0o777, *, dir_fd: int | None = None) -> None:
+        # Another user wins the race for this level: their symlink is there before our mkdir.
+        if os.path.basename(path) == level:
+            os.symlink(victim, path, dir_fd=dir_fd)
+            if os.getuid() == 0:
+                os.chown(path, 65534, 65534, dir_fd=dir_fd, follow_symlinks=False)
+        real_mkdir(path, mode, dir_fd=dir_fd)
+
+    monkeypatch.setattr(os, "mkdir", mkdir_losing_a_race)
+    cache = FileCache(tmp_path / "missing" / "made" / "leanix-auth")
+    warning = refused_once(leanix_server, cache, all_logs)
+    assert "symbolic link" in warning
+    assert untouched(victim)
+
+
+@POSIX
+def test_a_users_own_symlink_above_the_cache_directory_is_followed(
+    leanix_server: LeanIXServer, tmp_path: Path, all_logs: list[logging.LogRecord]
+) -> None:
+    elsewhere = tmp_path / "bigger-disk"
+    elsewhere.mkdir()
+    (tmp_path / "home-cache").symlink_to(elsewhere)  # ~/.cache on another disk, say
+    cache = FileCache(tmp_path / "home-cache" / "leanix-auth")
+    auth = LeanIXAuth(leanix_server.api_token, base_url=leanix_server.base_url, cache=cache)
+    auth.get_token()
+    assert [entry.suffix for entry in sorted((elsewhere / "leanix-auth").iterdir())] == [
+        ".json",
+        ".lock",
+    ]
+    assert not [r for r in all_logs if r.levelno >= logging.WARNING]
