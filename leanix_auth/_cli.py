@@ -23,6 +23,7 @@ from ._token_source import PRINTABLE_ASCII
 
 if TYPE_CHECKING:
     from ._caches import FileCache
+    from .testing import LeanIXServer
 
 PROG = "leanix-auth"
 # How the configuration errors of `_config` name each setting here: as flags and variables.
@@ -205,31 +206,38 @@ def _serve(args: argparse.Namespace) -> int:
         raise LeanIXAuthError(f"cannot listen on {args.host} port {args.port}: {reason}") from None
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    # "Ctrl-C stops it", even when started by a parent that ignores SIGINT (a job started in
+    # the background by a script, a test runner's worker): Python then leaves it ignored.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     with server:
-        print(f"fake LeanIX listening on {server.base_url}")
-        print(f"api token: {server.api_token}")
-        print(f"token url: {server.token_url}")
-        if server.ca_bundle:  # trust it: curl --cacert, SSL_CERT_FILE, REQUESTS_CA_BUNDLE
-            print(f"ca bundle: {server.ca_bundle}")
-        print("try:")
-        print(f"  export LEANIX_BASE_URL={server.base_url} LEANIX_API_TOKEN={server.api_token}")
-        api = f"{server.base_url}/services/pathfinder/v1/x"
-        print(f'  curl -H "Authorization: Bearer $({PROG} token)" {api}')
-        print("Ctrl-C stops it.", flush=True)
-        if not server.loopback_only:
-            print(
-                f"{PROG}: warning: listening on {args.host}: anyone who can reach this machine "
-                "can use this fake LeanIX",
-                file=sys.stderr,
-                flush=True,
-            )
-        try:
+        try:  # from the first line on: Ctrl-C may come as soon as anything is printed
+            _announce(server, args.host)
             stop.wait()
         except KeyboardInterrupt:
             print("stopped", flush=True)
             return 130
     print("stopped", flush=True)
     return 0
+
+
+def _announce(server: LeanIXServer, host: str) -> None:
+    print(f"fake LeanIX listening on {server.base_url}")
+    print(f"api token: {server.api_token}")
+    print(f"token url: {server.token_url}")
+    if server.ca_bundle:  # trust it: curl --cacert, SSL_CERT_FILE, REQUESTS_CA_BUNDLE
+        print(f"ca bundle: {server.ca_bundle}")
+    print("try:")
+    print(f"  export LEANIX_BASE_URL={server.base_url} LEANIX_API_TOKEN={server.api_token}")
+    api = f"{server.base_url}/services/pathfinder/v1/x"
+    print(f'  curl -H "Authorization: Bearer $({PROG} token)" {api}')
+    print("Ctrl-C stops it.", flush=True)
+    if not server.loopback_only:
+        print(
+            f"{PROG}: warning: listening on {host}: anyone who can reach this machine "
+            "can use this fake LeanIX",
+            file=sys.stderr,
+            flush=True,
+        )
 
 
 def _token(args: argparse.Namespace) -> int:

@@ -72,7 +72,12 @@ def served(tmp_path: Path) -> Iterator[tuple[str, str]]:
         yield base_url, api_token
     finally:
         process.send_signal(signal.SIGINT)  # Ctrl-C
-        out, _ = process.communicate(timeout=10)
+        try:
+            out, _ = process.communicate(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()  # and close its pipes: a failure here, not a leak in a later test
+            process.communicate()
+            raise
         assert process.returncode == 130  # as shells expect of an interrupted command
         assert out.rstrip().endswith("stopped")
 
@@ -248,10 +253,18 @@ def test_every_bad_option_value_is_a_usage_error(
     assert fragment in result.stderr.splitlines()[-1]
 
 
-def start_serve(*args: str) -> tuple[subprocess.Popen[str], list[str]]:
-    """`leanix-auth serve` in its own process, and what it printed until it was ready."""
+def start_serve(
+    *args: str, sigint: Any = signal.SIG_DFL
+) -> tuple[subprocess.Popen[str], list[str]]:
+    """`leanix-auth serve` in its own process, and what it printed until it was ready; `sigint`:
+    how it finds SIGINT set when it starts (SIG_IGN, as for a job a script put in the
+    background)."""
     process = subprocess.Popen(
-        [EXE, "serve", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        [EXE, "serve", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, sigint),  # noqa: PLW1509 - no threads
     )
     assert process.stdout is not None
     lines = [process.stdout.readline()]
@@ -267,6 +280,15 @@ def test_serve_on_all_interfaces_prints_a_loopback_url_and_a_warning() -> None:
     [export] = [line for line in lines if "export" in line]
     assert "LEANIX_BASE_URL=http://127.0.0.1:" in export
     assert "warning: listening on 0.0.0.0" in err
+
+
+@pytest.mark.parametrize("inherited", [signal.SIG_DFL, signal.SIG_IGN])
+def test_serve_stops_on_ctrl_c_whatever_its_parent_did_with_sigint(inherited: Any) -> None:
+    process, _ = start_serve(sigint=inherited)
+    process.send_signal(signal.SIGINT)
+    out, _ = process.communicate(timeout=10)
+    assert process.returncode == 130
+    assert out.rstrip().endswith("stopped")
 
 
 def test_serve_stops_at_once_on_sigterm() -> None:
