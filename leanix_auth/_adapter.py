@@ -11,12 +11,14 @@ from ._blocking import drive
 from ._config import BearerScope, Settings
 from ._effects import AccessToken, ExchangeRequest, Failure, Reply, TokenFlow
 from ._errors import LeanIXConfigError
-from ._keeper import TokenKeeper, obtain, renew
+from ._flows import obtain, renew
+from ._keeper import TokenKeeper
 from ._shared import SharedCache, TokenCache
 
 
 class AuthAdapter:
-    """The base of `LeanIXAuth` and `LeanIXHttpxAuth`: each adds how it moves bytes."""
+    """The base of `LeanIXAuth`, `LeanIXHttpxAuth` and `LeanIXAiohttpMiddleware`: each adds how
+    it moves bytes."""
 
     _settings: Settings
     _cache: TokenCache | None

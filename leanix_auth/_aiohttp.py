@@ -35,7 +35,7 @@ from ._adapter import AsyncAdapter
 from ._config import DEFAULT_MANDATORY_MARGIN, DEFAULT_REFRESH_MARGIN, DEFAULT_TIMEOUT, Settings
 from ._effects import AccessToken, ExchangeRequest, Failure, Reply, too_slow
 from ._exchange import MAX_TOKEN_RESPONSE, certificate_failure
-from ._keeper import obtain, replace_refused
+from ._flows import obtain, replace_refused
 from ._observe import OnExchange
 from ._shared import TokenCache
 

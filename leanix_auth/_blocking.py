@@ -1,4 +1,5 @@
-"""Drive a core token flow where blocking is fine: requests, and `get_token()` of both adapters."""
+"""Drive a core token flow where blocking is fine: requests, httpx.Client, and `get_token()` /
+`refresh()` of every adapter."""
 
 from __future__ import annotations
 

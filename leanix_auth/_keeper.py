@@ -2,29 +2,26 @@
 
 `TokenKeeper` decides, per request, whether to use the token in hand, refresh it ahead of expiry
 (one caller, while the others go on with the valid token), wait for an exchange already under
-way, or exchange now. Its lock guards only its own fields and is never held across I/O. The flows
-below (`obtain`, `renew`, `replace_refused`) turn its plans into effects for the adapters.
+way, or exchange now. Its lock guards its plans and is never held across I/O; a few fields are
+read without it on the path of a request (one attribute load each), and `failed_source` and
+`exchanging_thread` are written without it by the one caller that runs the exchange. The flows in
+`_flows.py` turn its plans into effects for the adapters.
 """
 
 from __future__ import annotations
 
-import copy
 import enum
 import logging
+import math
 import os
 import threading
 import weakref
-from collections.abc import Generator
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from ._clock import SYSTEM_CLOCK, Clock
-from ._config import Settings
-from ._effects import AccessToken, Background, Effect, TokenFlow, Wait, Wake
-from ._errors import LeanIXAuthError, LeanIXTokenError
-from ._exchange import exchange_budget, exchange_rotating, read_api_token
-from ._observe import ExchangeEvent, Reason, tell
-from ._shared import SharedCache
+from ._effects import AccessToken, Wake
+from ._errors import LeanIXAuthError
 
 logger = logging.getLogger("leanix_auth")
 
@@ -72,6 +69,7 @@ class TokenKeeper:
         self._pause_error: LeanIXAuthError | None = None
         self.exchanging_thread: int | None = None  # whose code runs the exchange in flight
         self.failed_source: str | None = None  # cache key of the API token that failed last
+        self._source_checked_at = -math.inf  # when a pause last read the source
         # A token fetched in answer to a 401 and not yet accepted by the API; and one the API
         # refused all the same, with the end of its cool-down. Both are read without the lock on
         # the path of every response, and are None nearly always.
@@ -133,6 +131,16 @@ class TokenKeeper:
                 return
             error = self._last_error
         waiter(error)
+
+    def may_check_source(self) -> bool:
+        """During a pause, may this caller read the API token's source to see if it changed? At
+        most once per first back-off step (a second), whatever the traffic."""
+        with self._lock:
+            now = self.clock.monotonic()
+            if now - self._source_checked_at < FAILED_EXCHANGE_BACKOFF[0]:
+                return False
+            self._source_checked_at = now
+            return True
 
     def resume(self) -> None:
         """End the pause after failed exchanges: the API token's source has changed."""
@@ -201,6 +209,13 @@ class TokenKeeper:
             if self.current is not None and self.current.authorization == authorization:
                 self.current = None
 
+    def on_probation(self, token: AccessToken) -> None:
+        """`token` was got in answer to a 401: on probation until the API accepts it, if it is
+        still the token in hand (another caller's newer one is not this caller's to judge)."""
+        with self._lock:
+            if self.current is token:
+                self.probation = token.authorization
+
     def heals(self, authorization: str) -> bool:
         """The API answered 401 to `authorization`: may a new token heal that? Not if the API
         refused a token fetched in answer to a 401 (it refuses any token: a permission problem);
@@ -245,146 +260,3 @@ def backoff(failures: int) -> float:
     """The pause after `failures` failed exchanges in a row: doubling, capped."""
     low, high = FAILED_EXCHANGE_BACKOFF
     return min(low * 2.0 ** min(failures - 1, 32), high)  # 2 ** 32: past the cap, never overflows
-
-
-def obtain(
-    keeper: TokenKeeper,
-    settings: Settings,
-    shared: SharedCache | None = None,
-    *,
-    why: Reason | None = None,
-) -> TokenFlow:
-    """A token for one request: the one in hand, or one this caller or another exchanges. A
-    failed exchange never drops a token that is still valid. `why`: the reason of an exchange
-    this caller runs, when it is not the token's age (the API refused the token)."""
-    while True:
-        plan = keeper.plan()
-        if plan.action is Action.USE and plan.token is not None:
-            return plan.token
-        if plan.action is Action.PAUSED and plan.error is not None:
-            if not (yield from source_changed(keeper, settings)):
-                raise copy_error(plan.error)
-            keeper.resume()
-            why = "rotated"
-            continue
-        if plan.action is Action.WAIT:
-            error = yield from await_exchange(keeper, settings, plan.ticket)
-            if error is None:
-                continue
-            token = keeper.valid_token()
-            if token is None:
-                raise copy_error(error)
-            return token
-        reason = "ahead" if plan.action is Action.REFRESH else why
-        if reason is None:
-            reason = "expired" if keeper.ever_held else "first"
-        flow = settle(keeper, settings, shared, plan.ticket, reason=reason)
-        if plan.action is Action.REFRESH and plan.token is not None:
-            detached = yield Background(flow)
-            if detached:
-                return plan.token
-        try:
-            return (yield from flow)
-        except LeanIXAuthError:
-            token = keeper.valid_token()
-            if token is None:
-                raise
-            return token
-
-
-def renew(keeper: TokenKeeper, settings: Settings, shared: SharedCache | None = None) -> TokenFlow:
-    """A new token now, whatever the one in hand: callers that ask together share one exchange.
-    With a shared cache, a token another process stored that is before its refresh point counts
-    as new. A failure raises, even while the old token is valid."""
-    held = keeper.current
-    while True:
-        plan = keeper.claim()
-        if plan.action is Action.EXCHANGE:
-            return (yield from settle(keeper, settings, shared, plan.ticket, reason="forced"))
-        error = yield from await_exchange(keeper, settings, plan.ticket)
-        if error is not None:
-            raise copy_error(error)
-        token = keeper.valid_token()
-        if token is not None and token is not held:
-            return token
-
-
-def source_changed(keeper: TokenKeeper, settings: Settings) -> Generator[Effect, Any, bool]:
-    """Does the API token's source hold another token than the one that failed last (rotated in
-    a file or a secrets manager)? A fixed value never changes."""
-    if settings.source.value is not None or settings.source.busy:
-        return False  # a fixed value, or a reader that has not answered yet: nothing new
-    api_token = yield from read_api_token(settings)
-    return settings.cache_key(api_token) != keeper.failed_source
-
-
-def await_exchange(
-    keeper: TokenKeeper, settings: Settings, ticket: int
-) -> Generator[Wait, object, LeanIXAuthError | None]:
-    """Wait for another caller's exchange, never longer than an exchange can take."""
-    budget = exchange_budget(settings)
-    outcome = yield Wait(lambda wake: keeper.wait(ticket, wake), budget, keeper.exchanging_thread)
-    if isinstance(outcome, TimeoutError):
-        error = LeanIXTokenError(
-            f"the token exchange with {settings.token_url} did not finish within {budget:g} s"
-        )
-        keeper.give_up(ticket, error)
-        return error
-    assert outcome is None or isinstance(outcome, LeanIXAuthError)
-    return outcome
-
-
-def replace_refused(
-    keeper: TokenKeeper, settings: Settings, shared: SharedCache | None, authorization: str
-) -> TokenFlow:
-    """The API answered 401 to `authorization` ("Bearer …"): forget that token here and, if it is
-    still the shared one, in the cache; then a token for the resend."""
-    keeper.discard(authorization)
-    if shared is not None:
-        yield from shared.forget(authorization.removeprefix("Bearer "))
-    token = yield from obtain(keeper, settings, shared, why="refused")
-    keeper.probation = token.authorization  # until the API accepts it
-    return token
-
-
-def settle(
-    keeper: TokenKeeper,
-    settings: Settings,
-    shared: SharedCache | None,
-    ticket: int,
-    *,
-    reason: Reason,
-) -> TokenFlow:
-    """Run exchange `ticket`, which this caller claimed for `reason`, tell the keeper how it
-    went, and then (its waiters woken) `on_exchange`."""
-    keeper.exchanging_thread = threading.get_ident()  # a detached refresh: its own thread
-    api_token = None
-    seen: list[ExchangeEvent] = []
-    clock = keeper.clock
-    try:
-        api_token = yield from read_api_token(settings)
-        if shared is None:
-            token, _ = yield from exchange_rotating(settings, clock, api_token, reason, seen)
-        else:
-            held = keeper.current
-            token = yield from shared.exchange(
-                settings, clock, api_token, held, reason=reason, seen=seen
-            )
-    except LeanIXAuthError as error:
-        keeper.failed_source = settings.cache_key(api_token) if api_token is not None else None
-        keeper.failed(error, ticket)
-        yield from tell(settings.on_exchange, seen)
-        raise
-    except BaseException:
-        keeper.abandon(ticket)  # cancelled or closed mid-exchange: the waiters plan again
-        raise
-    keeper.store(token, ticket)
-    yield from tell(settings.on_exchange, seen)
-    return token
-
-
-def copy_error(error: LeanIXAuthError) -> LeanIXAuthError:
-    """A fresh copy to raise in one more thread, so tracebacks do not pile onto one instance."""
-    clone = copy.copy(error)
-    clone.__traceback__ = None
-    return clone

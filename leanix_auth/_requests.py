@@ -1,4 +1,5 @@
-"""`LeanIXAuth`: the adapter for requests. It moves bytes; `_core` decides."""
+"""`LeanIXAuth`: the adapter for requests. It moves bytes; the core (`_flows`, `_keeper`,
+`_exchange`) decides."""
 
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ from ._adapter import AuthAdapter, checked_client
 from ._config import DEFAULT_MANDATORY_MARGIN, DEFAULT_REFRESH_MARGIN, DEFAULT_TIMEOUT, Settings
 from ._effects import AccessToken, ExchangeRequest, Failure, Reply, too_slow
 from ._exchange import MAX_TOKEN_RESPONSE, certificate_failure
-from ._keeper import obtain, replace_refused
+from ._flows import obtain, replace_refused
 from ._observe import OnExchange
 from ._shared import TokenCache
 from ._watchdog import Watchdog, watch

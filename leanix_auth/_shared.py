@@ -123,7 +123,8 @@ class SharedCache:
                     token.value, token.lifetime, token.expires_at - clock.monotonic()
                 )
                 store_key = self.key = settings.cache_key(used)  # rotated: under the new key
-                yield from self._ask(lambda: self.cache.store(store_key, shared), None)
+                store = lambda: self.cache.store(store_key, shared)  # noqa: E731
+                yield from self._ask(store, None, secret=shared.value)
         except BaseException:
             if locked is not None:  # we may be closing and unable to yield: release here
                 self._release_now(locked)
@@ -138,7 +139,7 @@ class SharedCache:
         self.refused.append(value)
         key = self.key
         if key is not None:
-            yield from self._ask(lambda: self.cache.discard(key, value), None)
+            yield from self._ask(lambda: self.cache.discard(key, value), None, secret=value)
 
     def _adopt(
         self, key: str, settings: Settings, clock: Clock, held: AccessToken | None, *, ahead: bool
@@ -183,13 +184,15 @@ class SharedCache:
         undo: Callable[[Any], object] | None = None,
         *,
         answers: bool = True,
+        secret: str | None = None,
     ) -> Asking[T]:
         """`call()` off the event loop; if the cache fails, a warning and `fallback`: the
-        integration goes on without it. `answers`: a success shows that the cache answers."""
+        integration goes on without it. `answers`: a success shows that the cache answers;
+        `secret`: the token the call hands the cache, never to be logged."""
         try:
             result: T = yield BlockingCall(call, undo)
         except Exception as error:
-            self._failed(error)
+            self._failed(error, secret)
             return fallback
         if answers:
             self._answered()
@@ -201,13 +204,18 @@ class SharedCache:
         except Exception as error:
             self._failed(error)
 
-    def _failed(self, error: Exception) -> None:
+    def _failed(self, error: Exception, secret: str | None = None) -> None:
+        """Say once that the cache fails; never its words if they quote the token it was given
+        (a custom cache's error may echo what it could not store)."""
         if not self.failing:
             self.failing = True
+            words = str(error)
+            if secret and secret in words:
+                words = "its message withheld: it quotes the access token"
             logger.warning(
                 "token cache unavailable, going on without it until it answers again: %s: %s",
                 type(error).__name__,
-                str(error)[:200],
+                words[:200],
             )
 
     def _answered(self) -> None:

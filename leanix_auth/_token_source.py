@@ -5,6 +5,7 @@ read each time an exchange is due, so that a rotated token is picked up without 
 
 from __future__ import annotations
 
+import copy
 import os
 import re
 import stat
@@ -72,10 +73,10 @@ class ApiTokenSource:
             return self.value
         try:
             value = Secret(self._read(within))  # held at once: no frame has it as a plain string
-        except TimeoutError:
+        except _NoAnswer:
+            late = f"no answer within {within:g} s" if within is not None else "no answer"
             raise LeanIXCredentialsError(
-                f"the LeanIX API token could not be read from {self.name}: no answer within "
-                f"{within:g} s"
+                f"the LeanIX API token could not be read from {self.name}: {late}"
             ) from None
         except TokenFileError as exc:  # our own words, which never quote the file
             raise LeanIXCredentialsError(
@@ -103,16 +104,30 @@ class ApiTokenSource:
         assert self.read is not None
         with _READING:
             reading = self._reading
-            if reading is None or reading.done.is_set():
-                reading = self._reading = _Reading(self.read)
+            if reading is None or reading.done.is_set() or reading.pid != os.getpid():
+                reading = self._reading = _Reading(self.read)  # a forked child reads anew
         return reading.result(within)
 
 
 _READING = threading.Lock()  # guards each source's read in flight
 
 
+def _reset_after_fork() -> None:
+    global _READING  # noqa: PLW0603 - a forked child may have been forked while it was held
+    _READING = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_reset_after_fork)
+
+
+class _NoAnswer(Exception):
+    """The reader did not answer in time (never the reader's own TimeoutError)."""
+
+
 class _Reading:
     def __init__(self, read: Callable[[], str]) -> None:
+        self.pid = os.getpid()  # its thread exists in this process only
         self.done = threading.Event()
         self._value: Secret | None = None
         self._error: BaseException | None = None
@@ -122,16 +137,18 @@ class _Reading:
     def _run(self, read: Callable[[], str]) -> None:
         try:
             self._value = Secret(read())
-        except BaseException as error:  # handed to every caller that waits for this read
+        except Exception as error:  # handed to every caller that waits for this read
             self._error = error
         finally:
             self.done.set()
 
     def result(self, within: float | None) -> str:
-        if not self.done.wait(within):
-            raise TimeoutError
+        if not self.done.wait(within) or (self._value is None and self._error is None):
+            raise _NoAnswer  # still reading, or the reader's thread died without an answer
         if self._error is not None:
-            raise self._error
+            error = copy.copy(self._error)  # one instance per caller: tracebacks never pile up
+            error.__traceback__ = None
+            raise error
         assert self._value is not None
         return self._value.reveal()
 

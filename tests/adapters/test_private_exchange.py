@@ -173,3 +173,19 @@ def test_raise_for_status_hooks_on_the_carriers_change_no_rule_of_the_exchange(
             auth.refresh()  # a 401 is our credentials error, which a rotated source heals
     session.close()
     client.close()
+
+
+def test_an_error_under_the_exchange_is_one_token_error_and_pauses_the_next(
+    leanix_server: LeanIXServer, clock: HandClock
+) -> None:
+    def broken(response: httpx.Response) -> None:
+        raise RuntimeError("a hook of the user's that fails")
+
+    with httpx.Client(event_hooks={"response": [broken]}) as client:
+        auth = auth_for(leanix_server, client=client)
+        with pytest.raises(LeanIXTokenError, match="failed: RuntimeError") as caught:
+            auth.get_token()
+        assert isinstance(caught.value.__cause__, RuntimeError)
+        with pytest.raises(LeanIXTokenError, match="failed: RuntimeError"):
+            auth.get_token()  # inside the pause: the last error at once, no new exchange
+    assert len(leanix_server.token_requests) == 1

@@ -14,7 +14,7 @@ from urllib.parse import quote, quote_plus
 
 import pytest
 
-from leanix_auth import LeanIXAuth, LeanIXAuthError, LeanIXHttpxAuth, MemoryCache
+from leanix_auth import LeanIXAuth, LeanIXAuthError, LeanIXHttpxAuth, MemoryCache, SharedToken
 from leanix_auth.testing import HandClock, LeanIXServer
 
 from ..clients import Callers
@@ -236,3 +236,24 @@ def test_an_error_body_without_the_api_token_is_quoted(leanix_server: LeanIXServ
     leanix_server.add("POST", "/services/mtm/v1/oauth2/token", status=401, json=body)
     with pytest.raises(LeanIXAuthError, match=r"invalid_client: Bad credentials \(see the docs\)"):
         LeanIXAuth(ODD_TOKEN, base_url=leanix_server.base_url).get_token()
+
+
+class EchoingCache(MemoryCache):
+    """A custom cache whose store fails, quoting what it could not store."""
+
+    def store(self, key: str, token: SharedToken) -> None:
+        raise OSError(f"disk full, could not write {token.value}")
+
+
+def test_a_cache_error_that_quotes_the_access_token_is_logged_without_it(
+    leanix_server: LeanIXServer, all_logs: list[logging.LogRecord]
+) -> None:
+    cache = EchoingCache()
+    auth = LeanIXAuth(leanix_server.api_token, base_url=leanix_server.base_url, cache=cache)
+    value = auth.get_token()
+    said = [r.getMessage() for r in all_logs if "token cache unavailable" in r.getMessage()]
+    assert said == [
+        "token cache unavailable, going on without it until it answers again: OSError: its "
+        "message withheld: it quotes the access token"
+    ]
+    assert all(value not in r.getMessage() for r in all_logs)
