@@ -208,7 +208,7 @@ def answering(kind: str, attempts: list[int]) -> Behaviour:
             connection.sendall(head.encode() + b"\r\n" + body)
         elif kind == "stalls":
             connection.sendall(b'HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n{"access')
-            time.sleep(0.6)  # a read timeout in the middle of the body
+            time.sleep(0.4)  # past the 0.2 s read timeout, in the middle of the body
         else:  # drips: a byte at a time, each well within the read timeout
             connection.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 60\r\n\r\n")
             with contextlib.suppress(OSError):
